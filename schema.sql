@@ -1,0 +1,96 @@
+-- Nexero Showroom SQLite schema.
+--
+-- Applied at start-up by versioned migrations: each numbered migration section below runs once, in one
+-- transaction, and sets PRAGMA user_version = N. Never edit a released section; append a new one.
+-- Times are unix milliseconds (UTC). Row keys are INTEGER (time-ordered inserts keep B-trees
+-- append-only); the UUIDs that leave the appliance are UUIDv7, also time-ordered.
+
+-- migration: 1
+
+-- Every upload exactly as it arrived, written in the same transaction as what was parsed from it.
+CREATE TABLE inbox (
+    id              INTEGER PRIMARY KEY,
+    received_at     INTEGER NOT NULL,
+    endpoint        TEXT    NOT NULL,
+    client_addr     TEXT    NOT NULL,
+    device_key      TEXT    NOT NULL,
+    content_type    TEXT,
+    body            BLOB    NOT NULL,
+    status          INTEGER NOT NULL,            -- the HTTP status we answered
+    outcome         TEXT    NOT NULL CHECK (outcome IN ('stored', 'duplicate', 'ignored', 'rejected')),
+    detail          TEXT,                        -- what it was recognised as, or why it was refused
+    events_stored   INTEGER NOT NULL DEFAULT 0,
+    session_id      INTEGER REFERENCES tour_sessions(id)
+);
+-- Unrecognised uploads: counted for the dashboard and re-read by `nexero reprocess`.
+CREATE INDEX inbox_rejected ON inbox(id) WHERE outcome = 'rejected';
+
+-- One buyer's tour in one headset.
+CREATE TABLE tour_sessions (
+    id                INTEGER PRIMARY KEY,
+    uuid              TEXT    NOT NULL UNIQUE,   -- UUIDv7, the id the API and the cloud use
+    external_id       TEXT    UNIQUE,            -- the headset's own id (GUID, UUID or any string)
+    device_key        TEXT    NOT NULL,          -- device key header, else the client address
+    status            TEXT    NOT NULL CHECK (status IN ('active', 'completed', 'timed_out', 'abandoned')),
+    started_at        INTEGER NOT NULL,
+    ended_at          INTEGER,
+    last_event_at     INTEGER NOT NULL,
+    duration_ms       INTEGER,
+    headset_start     TEXT,                      -- the summary's own values, as sent
+    headset_end       TEXT,
+    headset_duration  TEXT,
+    customer_id       TEXT,
+    property_id       TEXT,
+    device_type       TEXT,
+    event_count       INTEGER NOT NULL DEFAULT 0,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL
+);
+CREATE INDEX tour_sessions_active ON tour_sessions(device_key) WHERE status = 'active';
+CREATE INDEX tour_sessions_started ON tour_sessions(started_at);
+
+-- Everything a buyer did in a tour.
+CREATE TABLE events (
+    id                INTEGER PRIMARY KEY,
+    uuid              BLOB    NOT NULL,          -- UUIDv7 (16 bytes) for the cloud copy
+    session_id        INTEGER NOT NULL REFERENCES tour_sessions(id),
+    inbox_id          INTEGER NOT NULL REFERENCES inbox(id),
+    kind              TEXT    NOT NULL,          -- view, poi, unit_selection, connect, tracking, custom
+    event_type        TEXT    NOT NULL,
+    name              TEXT,                      -- view / POI / unit name
+    zone              TEXT,                      -- POI parent or category, tracking zone
+    source            TEXT,                      -- POI source / click source
+    occurred_at       INTEGER NOT NULL,          -- headset time if sent, else arrival time
+    received_at       INTEGER NOT NULL,
+    dwell_text        TEXT,                      -- duration as sent
+    dwell_ms          INTEGER,                   -- NULL when absent or invalid
+    dwell_invalid     TEXT,                      -- why the sent duration is not a real dwell time
+    object_name       TEXT,
+    gaze_target       TEXT,
+    interaction_type  TEXT,
+    pos_x REAL, pos_y REAL, pos_z REAL,
+    rot_pitch REAL, rot_yaw REAL, rot_roll REAL,
+    data              TEXT,                      -- every other field, JSON
+    dedupe_key        INTEGER                    -- recognises a resent event
+);
+CREATE INDEX events_timeline ON events(session_id, occurred_at);
+CREATE UNIQUE INDEX events_dedupe ON events(session_id, dedupe_key) WHERE dedupe_key IS NOT NULL;
+
+-- Per-day roll-up kept by the writer, so dashboards never scan raw events.
+CREATE TABLE daily_rollup (
+    day          TEXT    NOT NULL,               -- YYYY-MM-DD in the site time zone
+    property_id  TEXT    NOT NULL,               -- '' when unknown
+    kind         TEXT    NOT NULL,
+    zone         TEXT    NOT NULL,
+    name         TEXT    NOT NULL,
+    events       INTEGER NOT NULL,
+    dwell_ms     INTEGER NOT NULL,
+    dwell_events INTEGER NOT NULL,               -- events with a valid dwell time
+    PRIMARY KEY (day, property_id, kind, zone, name)
+) WITHOUT ROWID;
+
+-- Small key/value facts about this database (created_by version, health probe).
+CREATE TABLE meta (
+    key    TEXT PRIMARY KEY,
+    value  TEXT NOT NULL
+) WITHOUT ROWID;

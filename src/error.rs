@@ -1,0 +1,119 @@
+//! The one error type of the HTTP surface. Every error answers with a JSON body naming a code,
+//! a human-readable message and, where it applies, the offending fields; internals are logged,
+//! never sent.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use crate::store::StoreError;
+
+/// One invalid field: where (a JSON path such as `events[3].timestamp`) and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldError {
+    pub field: String,
+    pub reason: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The body is not what this endpoint takes (malformed JSON, unknown shape).
+    #[error("{message}")]
+    BadRequest { message: String, field: Option<String>, received_keys: Vec<String> },
+    /// A typed endpoint's body failed validation.
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("request body larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    message: String,
+    /// The same text under the key FastAPI-era headset builds log.
+    detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<FieldError>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    received_keys: Vec<String>,
+}
+
+impl AppError {
+    pub fn bad_request(message: impl Into<String>) -> AppError {
+        AppError::BadRequest { message: message.into(), field: None, received_keys: vec![] }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Store(StoreError::Overloaded | StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            AppError::Store(StoreError::Internal(_) | StoreError::Incompatible(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            AppError::BadRequest { .. } => "BAD_REQUEST",
+            AppError::Validation(_) => "VALIDATION_ERROR",
+            AppError::NotFound(_) => "NOT_FOUND",
+            AppError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            AppError::Store(StoreError::Overloaded) => "OVERLOADED",
+            AppError::Store(StoreError::Unavailable(_)) => "STORAGE_UNAVAILABLE",
+            AppError::Store(_) => "INTERNAL_ERROR",
+        }
+    }
+
+    /// A short description safe to store in the inbox alongside the raw body.
+    pub fn summary(&self) -> String {
+        match self {
+            AppError::Validation(errors) => {
+                errors.iter().map(|e| format!("{}: {}", e.field, e.reason)).collect::<Vec<_>>().join("; ")
+            }
+            other => other.to_string(),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let code = self.code();
+        let (message, errors, received_keys) = match self {
+            AppError::BadRequest { message, field, received_keys } => {
+                let errors = field.map(|field| vec![FieldError { field, reason: message.clone() }]).unwrap_or_default();
+                (message, errors, received_keys)
+            }
+            AppError::Validation(errors) => {
+                let message = format!("the request body is invalid: {}", AppError::Validation(errors.clone()).summary());
+                (message, errors, vec![])
+            }
+            AppError::Store(e @ (StoreError::Internal(_) | StoreError::Incompatible(_))) => {
+                tracing::error!(error = %e, "internal error");
+                ("an internal error occurred; the details are in the appliance log".to_string(), vec![], vec![])
+            }
+            AppError::Store(StoreError::Unavailable(reason)) => {
+                tracing::warn!(%reason, "storage unavailable; upload refused with 503");
+                (format!("storage is unavailable ({reason}); nothing was stored, retry later"), vec![], vec![])
+            }
+            other => (other.to_string(), vec![], vec![]),
+        };
+        let body = ErrorBody { code, detail: message.clone(), message, errors, received_keys };
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            let wait = if code == "OVERLOADED" { "1" } else { "5" };
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static(wait));
+        }
+        response
+    }
+}
+
+pub type Result<T, E = AppError> = std::result::Result<T, E>;

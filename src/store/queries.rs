@@ -1,0 +1,88 @@
+//! Read-side queries used by the headset endpoints and the health check.
+
+use std::path::Path;
+
+use rusqlite::{Connection, OptionalExtension};
+use serde::Serialize;
+
+use super::StoreError;
+
+#[derive(Debug, Serialize)]
+pub struct SessionStatus {
+    pub uuid: String,
+    pub external_id: Option<String>,
+    pub status: String,
+    pub started_at: i64,
+    pub ended_at: Option<i64>,
+    pub last_event_at: i64,
+    pub duration_ms: Option<i64>,
+    pub event_count: i64,
+    pub customer_id: Option<String>,
+    pub property_id: Option<String>,
+}
+
+/// A tour by our UUID or by the headset's own id.
+pub fn session_status(conn: &Connection, id: &str, _now: i64) -> Result<Option<SessionStatus>, StoreError> {
+    const COLUMNS: &str = "uuid, external_id, status, started_at, ended_at, last_event_at, duration_ms, event_count,
+                           customer_id, property_id";
+    let sql = format!(
+        "SELECT {COLUMNS} FROM tour_sessions WHERE uuid = ?1
+         UNION ALL SELECT {COLUMNS} FROM tour_sessions WHERE external_id = ?1 LIMIT 1"
+    );
+    Ok(conn
+        .prepare_cached(&sql)?
+        .query_row([id], |r| {
+            Ok(SessionStatus {
+                uuid: r.get(0)?,
+                external_id: r.get(1)?,
+                status: r.get(2)?,
+                started_at: r.get(3)?,
+                ended_at: r.get(4)?,
+                last_event_at: r.get(5)?,
+                duration_ms: r.get(6)?,
+                event_count: r.get(7)?,
+                customer_id: r.get(8)?,
+                property_id: r.get(9)?,
+            })
+        })
+        .optional()?)
+}
+
+#[derive(Debug, Serialize)]
+pub struct HealthFacts {
+    pub journal_mode: String,
+    pub schema_version: i64,
+    pub database_bytes: u64,
+    pub free_disk_bytes: Option<u64>,
+    pub tours: i64,
+    pub active_tours: i64,
+    pub unrecognised_uploads: i64,
+    pub queued_writes: usize,
+}
+
+pub fn health_facts(conn: &Connection, path: &Path, queued_writes: usize) -> Result<HealthFacts, StoreError> {
+    let journal_mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+    let schema_version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    let (tours, active_tours): (i64, i64) = conn.query_row(
+        "SELECT (SELECT count(*) FROM tour_sessions), (SELECT count(*) FROM tour_sessions WHERE status = 'active')",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let unrecognised_uploads: i64 =
+        conn.query_row("SELECT count(*) FROM inbox WHERE outcome = 'rejected'", [], |r| r.get(0))?;
+    let file_size = |suffix: &str| {
+        let mut name = path.as_os_str().to_owned();
+        name.push(suffix);
+        std::fs::metadata(name).map(|m| m.len()).unwrap_or(0)
+    };
+    Ok(HealthFacts {
+        journal_mode,
+        schema_version,
+        database_bytes: file_size("") + file_size("-wal"),
+        free_disk_bytes: path.parent().and_then(|dir| fs4::available_space(dir).ok()),
+        tours,
+        active_tours,
+        unrecognised_uploads,
+        queued_writes,
+    })
+}

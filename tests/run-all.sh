@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every test suite of Nexero Showroom, installing what the suites need when it is missing.
+# This is the README's test command; .ci/run calls it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== build (release binary: the crash test spawns it)"
+cargo build --release --locked
+
+echo "== unit and integration tests"
+NEXERO_BIN="$PWD/target/release/nexero" cargo test --locked
