@@ -26,6 +26,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the appliance: headset API, health, docs (the default)
     Serve,
+    /// Re-read uploads that were refused as not understood and store those this version recognises
+    Reprocess,
 }
 
 pub fn init_logging(filter: &str) {
@@ -39,6 +41,7 @@ pub fn run() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve_console(&cli.overrides),
+        Command::Reprocess => reprocess(&cli.overrides),
     }
 }
 
@@ -64,6 +67,27 @@ fn serve_console(overrides: &Overrides) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
+            eprintln!("nexero: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn reprocess(overrides: &Overrides) -> ExitCode {
+    let settings = match load(overrides) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    init_logging(&settings.log);
+    match runtime().block_on(crate::reprocess::run(&settings)) {
+        Ok(report) => {
+            println!(
+                "examined {} unrecognised uploads: {} now stored ({} events), {} still not understood",
+                report.examined, report.recovered, report.events, report.still_rejected
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
             eprintln!("nexero: {e}");
             ExitCode::from(e.exit_code())
         }

@@ -9,6 +9,7 @@ pub mod config;
 pub mod error;
 pub mod ingest;
 pub mod model;
+pub mod reprocess;
 pub mod store;
 pub mod web;
 

@@ -101,10 +101,11 @@ async fn every_acknowledged_event_survives_sigkill_exactly_once() {
     let inbox: i64 = conn.query_row("SELECT count(*) FROM inbox", [], |r| r.get(0)).unwrap();
     assert!(inbox >= acked.len() as i64);
 
-    // Liveness after the crash: a resend of an acknowledged event is recognised, a new one stored.
+    // Liveness after the crash: a resend of an acknowledged event is recognised.
+    let sender = acked[0].trim_start_matches('c').split('-').next().unwrap();
     let resend = client
         .post(format!("{base}/api/v1/unreal/session"))
-        .header("X-Device-Key", "headset-0")
+        .header("X-Device-Key", format!("headset-{sender}"))
         .header("Idempotency-Key", &acked[0])
         .body(json!({"POI": acked[0], "POI_Source": "Floating", "Parent": "Amenities", "POI_Duration": "0:01"}).to_string())
         .send()

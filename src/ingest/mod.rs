@@ -4,6 +4,7 @@
 //! the upload to the store, which keeps the raw body in the inbox in the same transaction as what
 //! was parsed from it — a body we cannot understand is kept too. The answer comes after the commit.
 
+pub mod parse;
 pub mod payload;
 pub mod timefmt;
 pub mod tracking;
@@ -19,10 +20,9 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use crate::app::AppState;
-use crate::error::{AppError, FieldError, Result};
+use crate::error::{AppError, Result};
 use crate::model::{Action, Applied, DwellInput, NewEvent, UploadMeta};
 use crate::store::now_ms;
-use payload::Rejection;
 
 /// Headers a headset may use to identify itself; without one, its address is its identity.
 const DEVICE_HEADERS: &[&str] = &["x-device-key", "x-device-id"];
@@ -48,19 +48,6 @@ pub fn router() -> Router<AppState> {
 struct Received {
     meta: UploadMeta,
     idempotency_key: Option<String>,
-}
-
-impl Received {
-    fn text(&self) -> std::result::Result<&str, AppError> {
-        std::str::from_utf8(&self.meta.body).map_err(|e| {
-            AppError::bad_request(format!("the request body is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()))
-        })
-    }
-
-    fn json(&self) -> std::result::Result<Value, AppError> {
-        let text = self.text()?;
-        serde_json::from_str(text).map_err(|e| AppError::bad_request(format!("malformed JSON: {e}")))
-    }
 }
 
 /// Reads the body within the configured limit; an oversized body is refused with 413.
@@ -123,10 +110,6 @@ async fn store(
     }
 }
 
-fn rejection(r: Rejection) -> AppError {
-    AppError::BadRequest { message: r.reason, field: r.field, received_keys: r.received_keys }
-}
-
 fn iso(ms: i64) -> Value {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| Value::String(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, false)))
@@ -140,9 +123,7 @@ fn seconds(ms: Option<i64>) -> Value {
 /// `POST /session` (+ `/sessions`): every generation of headset payload.
 async fn universal(State(state): State<AppState>, received: Received) -> Result<Response> {
     let ok_status = StatusCode::CREATED;
-    let action = received
-        .json()
-        .and_then(|v| payload::universal(v, state.parse, received.idempotency_key.as_deref()).map_err(rejection));
+    let action = parse::universal(&received.meta.body, received.idempotency_key.as_deref(), state.parse);
     let described = action.as_ref().ok().cloned();
     let applied = store(&state, received, ok_status, action).await?;
     Ok((StatusCode::CREATED, Json(universal_answer(&state, described, &applied))).into_response())
@@ -209,14 +190,7 @@ fn event_answer(state: &AppState, event: &NewEvent, applied: &Applied) -> Value 
 /// `POST /event`: a flexible event; `event_type` is required, every other key is kept.
 async fn flexible_event(State(state): State<AppState>, received: Received) -> Result<Response> {
     let ok_status = StatusCode::CREATED;
-    let action = received.json().and_then(|v| {
-        payload::flexible(v, state.parse, received.idempotency_key.as_deref()).map_err(|r| match r.field {
-            Some(field) if r.reason.contains("field required") => {
-                AppError::Validation(vec![FieldError { field, reason: "field required".into() }])
-            }
-            _ => rejection(r),
-        })
-    });
+    let action = parse::flexible(&received.meta.body, received.idempotency_key.as_deref(), state.parse);
     let event_type = match &action {
         Ok(Action::Events { events, .. }) => events[0].event_type.clone(),
         _ => String::new(),
@@ -235,10 +209,7 @@ async fn flexible_event(State(state): State<AppState>, received: Received) -> Re
 /// `POST /tracking/event` (+ `/events`): one structured tracking event.
 async fn tracking_event(State(state): State<AppState>, received: Received) -> Result<Response> {
     let ok_status = StatusCode::ACCEPTED;
-    let action = received.text().and_then(|text| {
-        let event = tracking::event(text, state.parse.tz).map_err(|e| AppError::Validation(vec![e]))?;
-        Ok(Action::Events { session_ref: None, events: vec![event] })
-    });
+    let action = parse::tracking_event(&received.meta.body, state.parse);
     let applied = store(&state, received, ok_status, action).await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -253,10 +224,8 @@ async fn tracking_event(State(state): State<AppState>, received: Received) -> Re
 /// counted as failed with their field paths (the whole body stays in the inbox).
 async fn tracking_batch(State(state): State<AppState>, received: Received) -> Result<Response> {
     let ok_status = StatusCode::ACCEPTED;
-    let parsed = received.text().and_then(|text| tracking::batch(text, state.parse.tz).map_err(|e| AppError::Validation(vec![e])));
-    let (action, errors, total) = match parsed {
-        Ok(batch) if batch.total > 0 && batch.events.is_empty() => (Err(AppError::Validation(batch.errors)), vec![], 0),
-        Ok(batch) => (Ok(Action::Events { session_ref: batch.session_ref, events: batch.events }), batch.errors, batch.total),
+    let (action, errors, total) = match parse::tracking_batch(&received.meta.body, state.parse) {
+        Ok(batch) => (Ok(batch.action), batch.errors, batch.total),
         Err(e) => (Err(e), vec![], 0),
     };
     let applied = store(&state, received, ok_status, action).await?;
@@ -275,7 +244,7 @@ async fn tracking_batch(State(state): State<AppState>, received: Received) -> Re
 /// `POST /session/start`: opens a tour explicitly (documented upstream, never implemented there).
 async fn session_start(State(state): State<AppState>, received: Received) -> Result<Response> {
     let ok_status = StatusCode::CREATED;
-    let action = boundary(&received, &state).map(Action::StartTour);
+    let action = parse::session_start(&received.meta.body, state.parse);
     let applied = store(&state, received, ok_status, action).await?;
     let tour = applied.tour.as_ref();
     Ok((
@@ -290,10 +259,7 @@ async fn session_start(State(state): State<AppState>, received: Received) -> Res
 /// `POST /session/end`: closes the named tour like a summary would.
 async fn session_end(State(state): State<AppState>, received: Received) -> Result<Response> {
     let ok_status = StatusCode::OK;
-    let action = boundary(&received, &state).and_then(|summary| match summary.session_ref {
-        Some(_) => Ok(Action::Summary(summary)),
-        None => Err(AppError::Validation(vec![FieldError { field: "session_id".into(), reason: "field required".into() }])),
-    });
+    let action = parse::session_end(&received.meta.body, state.parse);
     let applied = store(&state, received, ok_status, action).await?;
     let tour = applied.tour.as_ref();
     Ok(Json(json!({"status": "success", "session_id": tour.map(|t| &t.uuid),
@@ -301,13 +267,6 @@ async fn session_end(State(state): State<AppState>, received: Received) -> Resul
                    "started_at": tour.map(|t| iso(t.started_at)), "ended_at": tour.and_then(|t| t.ended_at).map(iso),
                    "duration_seconds": seconds(tour.and_then(|t| t.duration_ms))}))
     .into_response())
-}
-
-fn boundary(received: &Received, state: &AppState) -> std::result::Result<crate::model::SessionSummary, AppError> {
-    let value = received.json()?;
-    payload::tour_boundary(value, state.parse).map_err(|r| {
-        AppError::Validation(vec![FieldError { field: r.field.unwrap_or_else(|| "body".into()), reason: r.reason }])
-    })
 }
 
 /// `GET /session/{id}/status`: by our UUID or the headset's own id; 200 `not_found` otherwise,

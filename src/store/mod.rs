@@ -153,6 +153,16 @@ impl Store {
         self.writer.submit(upload::probe).await
     }
 
+    /// Re-applies a new parse of an upload already in the inbox (`nexero reprocess`).
+    pub async fn reapply(&self, inbox_id: i64, meta: UploadMeta, action: Action) -> Result<Applied, StoreError> {
+        self.writer.submit(move |ctx| upload::reapply(ctx, inbox_id, meta, action)).await
+    }
+
+    /// A page of the uploads that were refused as not understood, oldest first.
+    pub async fn rejected_uploads(&self, after_id: i64, limit: usize) -> Result<Vec<(i64, UploadMeta)>, StoreError> {
+        self.read(move |c| queries::rejected_uploads(c, after_id, limit)).await
+    }
+
     pub async fn session_status(&self, id: String, now: i64) -> Result<Option<SessionStatus>, StoreError> {
         self.read(move |c| queries::session_status(c, &id, now)).await
     }

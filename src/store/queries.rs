@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::StoreError;
+use crate::model::UploadMeta;
 
 #[derive(Debug, Serialize)]
 pub struct SessionStatus {
@@ -85,4 +86,27 @@ pub fn health_facts(conn: &Connection, path: &Path, queued_writes: usize) -> Res
         unrecognised_uploads,
         queued_writes,
     })
+}
+
+/// Uploads we could not understand (answered 400 or 422), oldest first, after `after_id`.
+pub fn rejected_uploads(conn: &Connection, after_id: i64, limit: usize) -> Result<Vec<(i64, UploadMeta)>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id, received_at, endpoint, client_addr, device_key, content_type, body FROM inbox
+         WHERE outcome = 'rejected' AND status IN (400, 422) AND id > ?1 ORDER BY id LIMIT ?2",
+    )?;
+    let rows = statement.query_map(rusqlite::params![after_id, limit as i64], |r| {
+        Ok((
+            r.get(0)?,
+            UploadMeta {
+                received_at: r.get(1)?,
+                endpoint: r.get(2)?,
+                client_addr: r.get(3)?,
+                device_key: r.get(4)?,
+                content_type: r.get(5)?,
+                body: r.get(6)?,
+                ok_status: 0,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
