@@ -126,7 +126,12 @@ pub struct ConfigError(String);
 impl Settings {
     /// Resolves every layer. `config_file` is where the file layer was read from (it may not exist).
     pub fn load(overrides: &Overrides) -> Result<Settings, ConfigError> {
-        let env = || Env::prefixed(ENV_PREFIX);
+        // Only known settings: other NEXERO_* variables (set by scripts and tests) are not ours.
+        let known: Vec<String> = match serde_json::to_value(Settings::default()) {
+            Ok(serde_json::Value::Object(fields)) => fields.keys().cloned().collect(),
+            _ => Vec::new(),
+        };
+        let env = || Env::prefixed(ENV_PREFIX).only(&known.iter().map(String::as_str).collect::<Vec<_>>());
         let cli = Serialized::defaults(overrides);
         let data_dir: PathBuf = Figment::from(Serialized::defaults(Settings::default()))
             .merge(env().only(&["data_dir"]))
@@ -142,7 +147,7 @@ impl Settings {
             .extract()
             .map_err(|e| {
                 ConfigError(format!(
-                    "{e}. Fix: correct that value in {} , the NEXERO_* environment variable or the \
+                    "{e}. Fix: correct that value in {}, the NEXERO_* environment variable or the \
                      command-line flag of the same name (see `nexero --help`)",
                     config_file.display()
                 ))
