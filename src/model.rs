@@ -124,6 +124,8 @@ pub struct TourInfo {
     pub last_event_at: i64,
     pub duration_ms: Option<i64>,
     pub event_count: i64,
+    pub customer_id: Option<String>,
+    pub property_id: Option<String>,
 }
 
 /// What the store did with an upload, after the commit.

@@ -273,7 +273,7 @@ async fn session_end(State(state): State<AppState>, received: Received) -> Resul
 /// as the old backend answered.
 async fn session_status(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let now = now_ms();
-    let Some(s) = state.store.session_status(id.clone(), now).await? else {
+    let Some(s) = state.store.session_status(id.clone()).await? else {
         return Ok(Json(json!({"session_id": id, "status": "not_found", "started_at": null, "duration_so_far": null})).into_response());
     };
     let mut answer = json!({

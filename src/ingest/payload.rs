@@ -98,6 +98,17 @@ impl Fields {
     }
 }
 
+fn json_object(value: Value) -> Result<Map<String, Value>, Rejection> {
+    match value {
+        Value::Object(object) => Ok(object),
+        other => Err(Rejection {
+            reason: format!("the request body must be a JSON object, got {}", json_type(&other)),
+            field: None,
+            received_keys: vec![],
+        }),
+    }
+}
+
 /// Parsing context: the site time zone for zone-less timestamps.
 #[derive(Clone, Copy)]
 pub struct ParseContext {
@@ -106,17 +117,10 @@ pub struct ParseContext {
 
 /// Classifies a body posted to `POST /api/v1/unreal/session`.
 pub fn universal(value: Value, ctx: ParseContext, idempotency_key: Option<&str>) -> Result<Action, Rejection> {
-    let Value::Object(object) = value else {
-        return Err(Rejection {
-            reason: format!("the request body must be a JSON object, got {}", json_type(&value)),
-            field: None,
-            received_keys: vec![],
-        });
-    };
+    let object = json_object(value)?;
     if object.values().all(|v| v.is_null() || v.as_str() == Some("")) {
         return Ok(Action::Startup);
     }
-    let canonical = Value::Object(object.clone()).to_string();
     let mut f = Fields::new(object);
     if f.has(SESSION_START) || f.has(SESSION_END) {
         return summary(&mut f, ctx).map(Action::Summary);
@@ -143,29 +147,20 @@ pub fn universal(value: Value, ctx: ParseContext, idempotency_key: Option<&str>)
         });
     };
     let mut event = headset_event(&mut f, kind, ctx)?;
-    let explicit_id = f.text(EVENT_ID)?;
-    event.dedupe_key = dedupe_key(explicit_id.as_deref().or(idempotency_key), event.occurred_at.map(|_| &canonical[..]));
+    event.dedupe_key = resend_key(&mut f, &event, idempotency_key)?;
     event.data = f.rest();
     Ok(Action::Events { session_ref: None, events: vec![event] })
 }
 
 /// The flexible `POST /api/v1/unreal/event`: `event_type` is required, every other key is kept.
 pub fn flexible(value: Value, ctx: ParseContext, idempotency_key: Option<&str>) -> Result<Action, Rejection> {
-    let Value::Object(object) = value else {
-        return Err(Rejection {
-            reason: format!("the request body must be a JSON object, got {}", json_type(&value)),
-            field: None,
-            received_keys: vec![],
-        });
-    };
-    let canonical = Value::Object(object.clone()).to_string();
+    let object = json_object(value)?;
     let mut f = Fields::new(object);
     if !f.has(EVENT_TYPE) {
         return Err(Rejection { reason: "event_type: field required".into(), field: Some("event_type".into()), received_keys: f.keys() });
     }
     let mut event = headset_event(&mut f, EventKind::Custom, ctx)?;
-    let explicit_id = f.text(EVENT_ID)?;
-    event.dedupe_key = dedupe_key(explicit_id.as_deref().or(idempotency_key), event.occurred_at.map(|_| &canonical[..]));
+    event.dedupe_key = resend_key(&mut f, &event, idempotency_key)?;
     event.data = f.rest();
     Ok(Action::Events { session_ref: None, events: vec![event] })
 }
@@ -281,14 +276,15 @@ fn summary(f: &mut Fields, ctx: ParseContext) -> Result<SessionSummary, Rejectio
 
 /// Builds the summary for the documented `POST /session/start` and `/session/end` bodies.
 pub fn tour_boundary(value: Value, ctx: ParseContext) -> Result<SessionSummary, Rejection> {
-    let Value::Object(object) = value else {
-        return Err(Rejection {
-            reason: format!("the request body must be a JSON object, got {}", json_type(&value)),
-            field: None,
-            received_keys: vec![],
-        });
-    };
+    let object = json_object(value)?;
     summary(&mut Fields::new(object), ctx)
+}
+
+/// An explicit id wins; otherwise a body carrying its own time identifies itself.
+fn resend_key(f: &mut Fields, event: &NewEvent, idempotency_key: Option<&str>) -> Result<Option<i64>, Rejection> {
+    let explicit_id = f.text(EVENT_ID)?;
+    let timed_body = event.occurred_at.and_then(|_| serde_json::to_string(&f.object).ok());
+    Ok(dedupe_key(explicit_id.as_deref().or(idempotency_key), timed_body.as_deref()))
 }
 
 /// A resend is recognisable by an explicit id, or by an identical body that carries its own time.

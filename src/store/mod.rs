@@ -16,12 +16,12 @@ use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
 pub use migrate::latest_version as schema_version;
-pub use queries::{HealthFacts, SessionStatus};
+pub use queries::HealthFacts;
 use writer::Writer;
 pub use writer::WriterOptions;
 
 use crate::config::Durability;
-use crate::model::{Action, Applied, UploadMeta};
+use crate::model::{Action, Applied, TourInfo, UploadMeta};
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
 
@@ -163,8 +163,8 @@ impl Store {
         self.read(move |c| queries::rejected_uploads(c, after_id, limit)).await
     }
 
-    pub async fn session_status(&self, id: String, now: i64) -> Result<Option<SessionStatus>, StoreError> {
-        self.read(move |c| queries::session_status(c, &id, now)).await
+    pub async fn session_status(&self, id: String) -> Result<Option<TourInfo>, StoreError> {
+        self.read(move |c| queries::session_status(c, &id)).await
     }
 
     pub async fn health_facts(&self) -> Result<HealthFacts, StoreError> {

@@ -6,47 +6,39 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Serialize;
 
 use super::StoreError;
-use crate::model::UploadMeta;
+use crate::model::{TourInfo, UploadMeta};
 
-#[derive(Debug, Serialize)]
-pub struct SessionStatus {
-    pub uuid: String,
-    pub external_id: Option<String>,
-    pub status: String,
-    pub started_at: i64,
-    pub ended_at: Option<i64>,
-    pub last_event_at: i64,
-    pub duration_ms: Option<i64>,
-    pub event_count: i64,
-    pub customer_id: Option<String>,
-    pub property_id: Option<String>,
+const TOUR_INFO_COLUMNS: &str =
+    "uuid, external_id, status, started_at, ended_at, last_event_at, duration_ms, event_count, customer_id, property_id";
+
+fn tour_info_row(r: &rusqlite::Row) -> rusqlite::Result<TourInfo> {
+    Ok(TourInfo {
+        uuid: r.get(0)?,
+        external_id: r.get(1)?,
+        status: r.get(2)?,
+        started_at: r.get(3)?,
+        ended_at: r.get(4)?,
+        last_event_at: r.get(5)?,
+        duration_ms: r.get(6)?,
+        event_count: r.get(7)?,
+        customer_id: r.get(8)?,
+        property_id: r.get(9)?,
+    })
+}
+
+/// A tour by its row id.
+pub fn tour_info(conn: &Connection, id: i64) -> Result<TourInfo, StoreError> {
+    let sql = format!("SELECT {TOUR_INFO_COLUMNS} FROM tour_sessions WHERE id = ?1");
+    Ok(conn.prepare_cached(&sql)?.query_row([id], tour_info_row)?)
 }
 
 /// A tour by our UUID or by the headset's own id.
-pub fn session_status(conn: &Connection, id: &str, _now: i64) -> Result<Option<SessionStatus>, StoreError> {
-    const COLUMNS: &str = "uuid, external_id, status, started_at, ended_at, last_event_at, duration_ms, event_count,
-                           customer_id, property_id";
+pub fn session_status(conn: &Connection, id: &str) -> Result<Option<TourInfo>, StoreError> {
     let sql = format!(
-        "SELECT {COLUMNS} FROM tour_sessions WHERE uuid = ?1
-         UNION ALL SELECT {COLUMNS} FROM tour_sessions WHERE external_id = ?1 LIMIT 1"
+        "SELECT {TOUR_INFO_COLUMNS} FROM tour_sessions WHERE uuid = ?1
+         UNION ALL SELECT {TOUR_INFO_COLUMNS} FROM tour_sessions WHERE external_id = ?1 LIMIT 1"
     );
-    Ok(conn
-        .prepare_cached(&sql)?
-        .query_row([id], |r| {
-            Ok(SessionStatus {
-                uuid: r.get(0)?,
-                external_id: r.get(1)?,
-                status: r.get(2)?,
-                started_at: r.get(3)?,
-                ended_at: r.get(4)?,
-                last_event_at: r.get(5)?,
-                duration_ms: r.get(6)?,
-                event_count: r.get(7)?,
-                customer_id: r.get(8)?,
-                property_id: r.get(9)?,
-            })
-        })
-        .optional()?)
+    Ok(conn.prepare_cached(&sql)?.query_row([id], tour_info_row).optional()?)
 }
 
 #[derive(Debug, Serialize)]

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::writer::WriteCtx;
 use super::StoreError;
-use crate::model::{Action, Applied, DwellInput, NewEvent, SessionSummary, TourInfo, UploadMeta};
+use crate::model::{Action, Applied, DwellInput, NewEvent, SessionSummary, UploadMeta};
 
 /// Slack allowed between a dwell time and the tour's own length (clock granularity, rounding).
 const TOUR_LENGTH_SLACK_MS: i64 = 60_000;
@@ -91,7 +91,7 @@ fn apply_to(ctx: &mut WriteCtx, meta: &UploadMeta, existing: Option<i64>, action
             stored.tour_id
         }
     };
-    applied.tour = Some(tour_info(ctx.conn, tour_id)?);
+    applied.tour = Some(super::queries::tour_info(ctx.conn, tour_id)?);
     Ok(applied)
 }
 
@@ -545,26 +545,6 @@ fn close_with_summary(ctx: &mut WriteCtx, device: &str, s: &SessionSummary, at: 
     Ok(tour.id)
 }
 
-fn tour_info(conn: &Connection, id: i64) -> Result<TourInfo, StoreError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT uuid, external_id, status, started_at, ended_at, last_event_at, duration_ms, event_count
-             FROM tour_sessions WHERE id = ?1",
-        )?
-        .query_row([id], |r| {
-            Ok(TourInfo {
-                uuid: r.get(0)?,
-                external_id: r.get(1)?,
-                status: r.get(2)?,
-                started_at: r.get(3)?,
-                ended_at: r.get(4)?,
-                last_event_at: r.get(5)?,
-                duration_ms: r.get(6)?,
-                event_count: r.get(7)?,
-            })
-        })?)
-}
-
 /// Records that the database took a write (the health check's probe).
 pub fn probe(ctx: &mut WriteCtx) -> Result<(), StoreError> {
     ctx.conn
@@ -597,10 +577,14 @@ impl RollupKey {
     }
 }
 
-/// Roll-up deltas gathered over one request and written once per key.
+/// (day, property, kind, zone, name): the roll-up table's key.
+type RollupCell = (String, String, String, String, String);
+
+/// Roll-up deltas gathered over one request and written once per key: (events, dwell ms,
+/// events with a dwell).
 #[derive(Default)]
 struct Rollup {
-    deltas: HashMap<(String, String, String, String, String), (i64, i64, i64)>,
+    deltas: HashMap<RollupCell, (i64, i64, i64)>,
 }
 
 impl Rollup {
