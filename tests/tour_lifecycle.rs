@@ -51,6 +51,8 @@ async fn a_startup_packet_ends_the_previous_tour_and_devices_are_kept_apart() {
 
     let ignored = post_as(&server, "quest-a", json!({})).await;
     assert_eq!(ignored["status"], "ignored");
+    let response = server.client.post(server.url(UNIVERSAL)).header("X-Device-Key", "quest-a").send().await.unwrap();
+    assert_eq!(response.status(), 201, "an empty body is a startup packet as well");
     let (_, status) = server.get(&format!("/api/v1/unreal/session/{}/status", a1["session_id"].as_str().unwrap())).await;
     assert_eq!(status["status"], "abandoned");
     let a3 = post_as(&server, "quest-a", json!({"View": "Home", "TotalDuration": "0:02"})).await;

@@ -26,8 +26,11 @@ fn required(field: &str) -> AppError {
     AppError::Validation(vec![FieldError { field: field.into(), reason: "field required".into() }])
 }
 
-/// `POST /session`: any generation of headset payload.
+/// `POST /session`: any generation of headset payload. An empty body is a startup packet too.
 pub fn universal(body: &[u8], idempotency_key: Option<&str>, ctx: ParseContext) -> Result<Action, AppError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Action::Startup);
+    }
     payload::universal(json(body)?, ctx, idempotency_key).map_err(rejection)
 }
 
