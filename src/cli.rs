@@ -28,6 +28,8 @@ pub enum Command {
     Serve,
     /// Re-read uploads that were refused as not understood and store those this version recognises
     Reprocess,
+    /// Install, remove, start, stop or inspect the Windows service / systemd unit
+    Service(crate::service::ServiceArgs),
 }
 
 pub fn init_logging(filter: &str) {
@@ -42,6 +44,7 @@ pub fn run() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve_console(&cli.overrides),
         Command::Reprocess => reprocess(&cli.overrides),
+        Command::Service(args) => crate::service::run(args, &cli.overrides),
     }
 }
 

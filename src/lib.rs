@@ -10,6 +10,7 @@ pub mod error;
 pub mod ingest;
 pub mod model;
 pub mod reprocess;
+pub mod service;
 pub mod store;
 pub mod web;
 

@@ -1,0 +1,130 @@
+//! The systemd service: `nexero service install` writes packaging/linux/nexero.service (with this
+//! program's path and the settings given) and enables it; the other actions wrap systemctl.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use clap::Parser;
+
+use super::{InstallArgs, ServiceError, DISPLAY_NAME};
+use crate::config::{Overrides, Settings};
+
+const UNIT_NAME: &str = "nexero.service";
+const UNIT_PATH: &str = "/etc/systemd/system/nexero.service";
+const UNIT_TEMPLATE: &str = include_str!("../../packaging/linux/nexero.service");
+const TEMPLATE_PROGRAM: &str = "/usr/local/bin/nexero";
+/// systemd's StateDirectory=nexero; DynamicUser can write nowhere else.
+const DATA_DIR: &str = "/var/lib/nexero";
+
+fn systemctl(args: &[&str]) -> Result<String, ServiceError> {
+    let output = Command::new("systemctl").args(args).output().map_err(|e| {
+        ServiceError(format!("cannot run systemctl ({e}). Fix: this needs a Linux system running systemd"))
+    })?;
+    if !output.status.success() {
+        return Err(ServiceError(format!(
+            "`systemctl {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        )));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+}
+
+pub fn install(overrides: &Overrides, _args: &InstallArgs) -> Result<(), ServiceError> {
+    let overrides = super::pinned_data_dir(overrides, PathBuf::from(DATA_DIR));
+    if overrides.data_dir.as_deref() != Some(Path::new(DATA_DIR)) {
+        return Err(ServiceError(format!(
+            "the systemd service keeps its data in {DATA_DIR} (StateDirectory). Fix: leave out --data-dir and \
+             NEXERO_DATA_DIR, and mount or link the disk you want at {DATA_DIR}"
+        )));
+    }
+    // A bad setting fails here, in front of the admin, rather than at the next boot.
+    let settings = Settings::load(&overrides)?;
+    let exe = std::env::current_exe().map_err(|e| ServiceError(format!("cannot find this program's own path: {e}")))?;
+    let unit = render_unit(&exe, &Overrides { data_dir: None, ..overrides })?;
+    std::fs::write(UNIT_PATH, unit).map_err(|e| ServiceError(format!("cannot write {UNIT_PATH}: {e}. Fix: run with sudo")))?;
+    systemctl(&["daemon-reload"])?;
+    systemctl(&["enable", "--now", UNIT_NAME])?;
+    println!("installed and started {DISPLAY_NAME} ({UNIT_PATH}); it starts with the computer and restarts after failures");
+    println!("  program:        {}", exe.display());
+    println!("  data directory: {DATA_DIR}");
+    println!("  port:           {}", settings.port);
+    Ok(())
+}
+
+/// The packaged unit with this program's path and the given settings as NEXERO_* variables.
+fn render_unit(exe: &Path, overrides: &Overrides) -> Result<String, ServiceError> {
+    let exe = exe.to_str().filter(|p| !p.contains(char::is_whitespace)).ok_or_else(|| {
+        ServiceError(format!("the program path {} has spaces or is not UTF-8. Fix: copy nexero to /usr/local/bin", exe.display()))
+    })?;
+    let mut unit = String::new();
+    for line in UNIT_TEMPLATE.lines() {
+        unit.push_str(&line.replace(TEMPLATE_PROGRAM, exe));
+        unit.push('\n');
+        if line.starts_with("Environment=") {
+            for pair in super::pinned_flags(overrides).chunks(2) {
+                let name = pair[0].trim_start_matches("--").replace('-', "_").to_uppercase();
+                unit.push_str(&format!("Environment=\"NEXERO_{name}={}\"\n", pair[1]));
+            }
+        }
+    }
+    Ok(unit)
+}
+
+pub fn uninstall(overrides: &Overrides, delete_data: bool) -> Result<(), ServiceError> {
+    if Path::new(UNIT_PATH).exists() {
+        // `disable --now` stops the service and waits for it to finish stopping.
+        systemctl(&["disable", "--now", UNIT_NAME])?;
+        std::fs::remove_file(UNIT_PATH).map_err(|e| ServiceError(format!("cannot remove {UNIT_PATH}: {e}. Fix: run with sudo")))?;
+        systemctl(&["daemon-reload"])?;
+        println!("removed {UNIT_PATH}");
+    } else {
+        println!("{UNIT_PATH} is not installed");
+    }
+    let data_dir = super::pinned_data_dir(overrides, PathBuf::from(DATA_DIR)).data_dir.unwrap_or_else(|| DATA_DIR.into());
+    if delete_data {
+        match std::fs::remove_dir_all(&data_dir) {
+            Ok(()) => println!("deleted the data directory {}", data_dir.display()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ServiceError(format!("cannot delete {}: {e}. Fix: run with sudo", data_dir.display()))),
+        }
+    } else {
+        println!("kept the data directory {}", data_dir.display());
+    }
+    Ok(())
+}
+
+pub fn start() -> Result<(), ServiceError> {
+    systemctl(&["start", UNIT_NAME]).map_err(|e| ServiceError(format!("{e}. The reason is in `journalctl -u nexero`")))?;
+    println!("{UNIT_NAME} is running");
+    Ok(())
+}
+
+pub fn stop() -> Result<(), ServiceError> {
+    systemctl(&["stop", UNIT_NAME])?;
+    println!("{UNIT_NAME} is stopped");
+    Ok(())
+}
+
+pub fn status() -> Result<(), ServiceError> {
+    let show = systemctl(&["show", UNIT_NAME, "--property=LoadState,ActiveState,SubState,MainPID,Environment"])?;
+    let property = |name: &str| {
+        show.lines().find_map(|l| l.strip_prefix(name).and_then(|l| l.strip_prefix('='))).unwrap_or("").to_owned()
+    };
+    if property("LoadState") == "not-found" {
+        return Err(ServiceError(format!("{UNIT_NAME} is not installed. Fix: run `sudo nexero service install`")));
+    }
+    println!("service:        {UNIT_NAME} ({DISPLAY_NAME})");
+    println!("state:          {} ({}, process {})", property("ActiveState"), property("SubState"), property("MainPID"));
+    // The unit's NEXERO_* variables, turned back into flags, give the settings it runs with.
+    let mut flags = vec!["nexero".to_owned()];
+    for assignment in property("Environment").split_whitespace() {
+        if let Some((name, value)) = assignment.split_once('=').and_then(|(n, v)| Some((n.strip_prefix("NEXERO_")?, v))) {
+            flags.push(format!("--{}", name.to_lowercase().replace('_', "-")));
+            flags.push(value.to_owned());
+        }
+    }
+    let overrides = crate::cli::Cli::try_parse_from(&flags).map(|cli| cli.overrides).unwrap_or_default();
+    super::print_facts(&Settings::load(&super::pinned_data_dir(&overrides, PathBuf::from(DATA_DIR)))?);
+    Ok(())
+}
