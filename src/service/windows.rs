@@ -43,6 +43,7 @@ const EVENT_SOURCE_KEY: &str = r"SYSTEM\CurrentControlSet\Services\EventLog\Appl
 const EVENT_MESSAGE_FILE: &str = r"%SystemRoot%\Microsoft.NET\Framework64\v4.0.30319\EventLogMessages.dll";
 const FIREWALL_RULE: &str = "Nexero Showroom";
 const ERROR_ACCESS_DENIED: i32 = 5;
+const ERROR_INVALID_LEVEL: i32 = 124;
 const ERROR_SERVICE_DOES_NOT_EXIST: i32 = 1060;
 const ERROR_SERVICE_NOT_ACTIVE: i32 = 1062;
 /// How long start/stop/uninstall wait for the service before giving up.
@@ -71,7 +72,8 @@ fn api_error(what: &str, e: windows_service::Error) -> ServiceError {
         Some(ERROR_SERVICE_DOES_NOT_EXIST) => ServiceError(format!(
             "{what}: the {SERVICE_NAME} service is not installed. Fix: run `nexero service install` as administrator"
         )),
-        _ => ServiceError(format!("{what}: {e}")),
+        Some(code) => ServiceError(format!("{what}: Windows error {code} ({})", std::io::Error::from_raw_os_error(code))),
+        None => ServiceError(format!("{what}: {e}")),
     }
 }
 
@@ -124,7 +126,7 @@ pub fn install(overrides: &Overrides, args: &InstallArgs) -> Result<(), ServiceE
         Err(e) => return Err(api_error("cannot open the service", e)),
     };
     service.set_description(DESCRIPTION).map_err(|e| api_error("cannot set the description", e))?;
-    service.set_delayed_auto_start(true).map_err(|e| api_error("cannot set delayed automatic start", e))?;
+    optional_setting(service.set_delayed_auto_start(true), "delayed automatic start", "it starts at boot without the delay")?;
     let restart = |secs| ServiceAction { action_type: ServiceActionType::Restart, delay: Duration::from_secs(secs) };
     service
         .update_failure_actions(ServiceFailureActions {
@@ -135,15 +137,17 @@ pub fn install(overrides: &Overrides, args: &InstallArgs) -> Result<(), ServiceE
         })
         .map_err(|e| api_error("cannot set the recovery actions", e))?;
     // A start-up failure ends with a non-zero exit code but no crash; restart then too.
-    service
-        .set_failure_actions_on_non_crash_failures(true)
-        .map_err(|e| api_error("cannot enable recovery after start-up failures", e))?;
+    optional_setting(
+        service.set_failure_actions_on_non_crash_failures(true),
+        "recovery after start-up failures",
+        "it is restarted after crashes only",
+    )?;
     register_event_source()?;
     if args.firewall {
         allow_through_firewall(&exe, settings.port)?;
     }
     let running = service.query_status().is_ok_and(|s| s.current_state != ServiceState::Stopped);
-    println!("{verb} the {DISPLAY_NAME} service ({SERVICE_NAME}): automatic (delayed) start, restarts after failures");
+    println!("{verb} the {DISPLAY_NAME} service ({SERVICE_NAME}): starts with the computer, restarts after failures");
     println!("  program:        {}", exe.display());
     println!("  data directory: {}", settings.data_dir.display());
     println!("  port:           {}", settings.port);
@@ -153,6 +157,19 @@ pub fn install(overrides: &Overrides, args: &InstallArgs) -> Result<(), ServiceE
         println!("Start it now with `nexero service start` (it also starts with the computer).");
     }
     Ok(())
+}
+
+/// Applies a setting that Windows 10+ supports but some systems (Wine) refuse with
+/// ERROR_INVALID_LEVEL: then the admin is told what differs instead of the install failing.
+fn optional_setting(result: windows_service::Result<()>, what: &str, consequence: &str) -> Result<(), ServiceError> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(windows_service::Error::Winapi(e)) if e.raw_os_error() == Some(ERROR_INVALID_LEVEL) => {
+            println!("note: this Windows does not support {what}; {consequence}");
+            Ok(())
+        }
+        Err(e) => Err(api_error(&format!("cannot set {what}"), e)),
+    }
 }
 
 pub fn uninstall(overrides: &Overrides, delete_data: bool) -> Result<(), ServiceError> {
