@@ -9,3 +9,9 @@ cargo build --release --locked
 
 echo "== unit and integration tests"
 NEXERO_BIN="$PWD/target/release/nexero" cargo test --locked
+
+# ---------------------------------------------------------------------------------------------
+# Windows stage: cross-build nexero.exe and test console mode and the Windows service under Wine
+# (installs mingw-w64 and wine itself). Never skipped: a failure here fails the run.
+echo "== windows service (cross-built exe under wine)"
+bash tests/windows/service-test.sh
