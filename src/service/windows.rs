@@ -92,7 +92,19 @@ fn open(access: ServiceAccess) -> Result<Service, ServiceError> {
 }
 
 pub fn install(overrides: &Overrides, args: &InstallArgs) -> Result<(), ServiceError> {
-    let overrides = super::pinned_data_dir(overrides, default_data_dir());
+    let scm = manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE)?;
+    let access = ServiceAccess::CHANGE_CONFIG | ServiceAccess::QUERY_CONFIG | ServiceAccess::QUERY_STATUS | ServiceAccess::START;
+    let existing = match scm.open_service(SERVICE_NAME, access) {
+        Ok(service) => Some(service),
+        Err(e) if is_missing(&e) => None,
+        Err(e) => return Err(api_error("cannot open the service", e)),
+    };
+    // Re-running install changes only the settings given this time (an upgrade gives none).
+    let overrides = match &existing {
+        Some(service) => merged(&stored_overrides(service)?, overrides),
+        None => overrides.clone(),
+    };
+    let overrides = super::pinned_data_dir(&overrides, default_data_dir());
     // A bad setting fails here, in front of the admin, rather than at the next boot.
     let settings = Settings::load(&overrides)?;
     std::fs::create_dir_all(&settings.data_dir).map_err(|e| {
@@ -113,17 +125,12 @@ pub fn install(overrides: &Overrides, args: &InstallArgs) -> Result<(), ServiceE
         account_name: None, // LocalSystem
         account_password: None,
     };
-    let scm = manager(ServiceManagerAccess::CONNECT | ServiceManagerAccess::CREATE_SERVICE)?;
-    let access = ServiceAccess::CHANGE_CONFIG | ServiceAccess::QUERY_STATUS | ServiceAccess::START;
-    let (service, verb) = match scm.open_service(SERVICE_NAME, access) {
-        Ok(service) => {
+    let (service, verb) = match existing {
+        Some(service) => {
             service.change_config(&info).map_err(|e| api_error("cannot update the service", e))?;
             (service, "updated")
         }
-        Err(e) if is_missing(&e) => {
-            (scm.create_service(&info, access).map_err(|e| api_error("cannot create the service", e))?, "installed")
-        }
-        Err(e) => return Err(api_error("cannot open the service", e)),
+        None => (scm.create_service(&info, access).map_err(|e| api_error("cannot create the service", e))?, "installed"),
     };
     service.set_description(DESCRIPTION).map_err(|e| api_error("cannot set the description", e))?;
     optional_setting(service.set_delayed_auto_start(true), "delayed automatic start", "it starts at boot without the delay")?;
@@ -177,18 +184,18 @@ pub fn uninstall(overrides: &Overrides, delete_data: bool) -> Result<(), Service
     let access = ServiceAccess::QUERY_STATUS | ServiceAccess::QUERY_CONFIG | ServiceAccess::STOP | ServiceAccess::DELETE;
     let data_dir = match scm.open_service(SERVICE_NAME, access) {
         Ok(service) => {
-            let settings = installed_settings(&service)?;
+            let data_dir = super::pinned_data_dir(&stored_overrides(&service)?, default_data_dir()).data_dir;
             stop_and_wait(&service)?;
             service.delete().map_err(|e| api_error("cannot remove the service", e))?;
             // Deletion completes once every handle, ours included, is closed.
             drop(service);
             wait_until_gone(&scm)?;
             println!("removed the {SERVICE_NAME} service");
-            settings.data_dir
+            data_dir.unwrap_or_else(default_data_dir)
         }
         Err(e) if is_missing(&e) => {
             println!("the {SERVICE_NAME} service is not installed");
-            Settings::load(&super::pinned_data_dir(overrides, default_data_dir()))?.data_dir
+            super::pinned_data_dir(overrides, default_data_dir()).data_dir.unwrap_or_else(default_data_dir)
         }
         Err(e) => return Err(api_error("cannot open the service", e)),
     };
@@ -312,18 +319,36 @@ pub fn status() -> Result<(), ServiceError> {
     };
     println!("service:        {SERVICE_NAME} ({DISPLAY_NAME})");
     println!("state:          {state}");
-    super::print_facts(&installed_settings(&service)?);
+    let overrides = super::pinned_data_dir(&stored_overrides(&service)?, default_data_dir());
+    match Settings::load(&overrides) {
+        Ok(settings) => super::print_facts(&settings),
+        Err(e) => {
+            println!("data directory: {}", overrides.data_dir.unwrap_or_else(default_data_dir).display());
+            println!("settings:       {e}");
+        }
+    }
     Ok(())
 }
 
-/// The settings the installed service runs with, from the command line stored in the SCM.
-fn installed_settings(service: &Service) -> Result<Settings, ServiceError> {
+/// The flags stored in the installed service's command line.
+fn stored_overrides(service: &Service) -> Result<Overrides, ServiceError> {
     let config = service.query_config().map_err(|e| api_error("cannot read the service configuration", e))?;
     let command_line = config.executable_path.to_string_lossy().into_owned();
-    let cli = crate::cli::Cli::try_parse_from(split_command_line(&command_line)).map_err(|e| {
-        ServiceError(format!("the installed service's command line ({command_line}) is not understood: {e}. Fix: run `nexero service install` again"))
-    })?;
-    Ok(Settings::load(&super::pinned_data_dir(&cli.overrides, default_data_dir()))?)
+    crate::cli::Cli::try_parse_from(split_command_line(&command_line)).map(|cli| cli.overrides).map_err(|e| {
+        ServiceError(format!("the installed service's command line ({command_line}) is not understood: {e}. Fix: run `nexero service uninstall`, then `nexero service install`"))
+    })
+}
+
+/// `base` with every flag `given` sets replaced.
+fn merged(base: &Overrides, given: &Overrides) -> Overrides {
+    let mut flags = std::collections::BTreeMap::new();
+    for source in [base, given] {
+        let pairs = super::pinned_flags(source);
+        flags.extend(pairs.chunks(2).map(|pair| (pair[0].clone(), pair[1].clone())));
+    }
+    let line = std::iter::once("nexero".to_owned()).chain(flags.into_iter().flat_map(|(k, v)| [k, v]));
+    // Both inputs came from parsed flags, so the combination parses too.
+    crate::cli::Cli::try_parse_from(line).map(|cli| cli.overrides).unwrap_or_else(|_| given.clone())
 }
 
 /// Splits a command line the way the Microsoft C runtime does (quotes, and backslashes before

@@ -107,10 +107,10 @@ CONSOLE_PID=
 [[ -s $WORK/console/nexero.db ]] || fail "console mode: no database file"
 [[ ! -s $WORK/console/nexero.db-wal ]] || fail "console mode: the WAL was not checkpointed on Ctrl-C"
 
-echo "== windows: service install (twice: the second run updates it)"
+echo "== windows: service install (twice: the second run, like an upgrade, updates it and keeps its settings)"
 FIRST=$(timeout 60 wine "$EXE" service install --bind 127.0.0.1 --port "$SERVICE_PORT")
 echo "$FIRST"
-AGAIN=$(timeout 60 wine "$EXE" service install --bind 127.0.0.1 --port "$SERVICE_PORT")
+AGAIN=$(timeout 60 wine "$EXE" service install)
 echo "$AGAIN"
 grep -q '^updated' <<<"$AGAIN" || fail "a second install did not update the existing service"
 KEY='HKLM\System\CurrentControlSet\Services\Nexero'
@@ -118,7 +118,7 @@ REG=$(timeout 30 wine reg query "$KEY")
 echo "$REG"
 grep -q 'nexero.exe service run .*--data-dir C:\\ProgramData\\Nexero' <<<"$REG" \
     || fail "the service command line is not 'nexero.exe service run ... --data-dir C:\\ProgramData\\Nexero'"
-grep -q -- "--port $SERVICE_PORT" <<<"$REG" || fail "the port given at install is not kept"
+grep -q -- "--bind 127.0.0.1 .*--port $SERVICE_PORT" <<<"$REG" || fail "the settings given at the first install were not kept"
 grep -Eq 'Start +REG_DWORD +0x2' <<<"$REG" || fail "the service is not Automatic"
 # Wine 8 refuses the delayed-start level (error 124); install then says so instead of failing.
 grep -Eq 'DelayedAutostart +REG_DWORD +0x1' <<<"$REG" || grep -q 'does not support delayed automatic start' <<<"$FIRST" \
