@@ -83,8 +83,13 @@ pub fn uninstall(overrides: &Overrides, delete_data: bool) -> Result<(), Service
     }
     let data_dir = super::pinned_data_dir(overrides, PathBuf::from(DATA_DIR)).data_dir.unwrap_or_else(|| DATA_DIR.into());
     if delete_data {
-        match std::fs::remove_dir_all(&data_dir) {
-            Ok(()) => println!("deleted the data directory {}", data_dir.display()),
+        // With DynamicUser, /var/lib/nexero is a link to /var/lib/private/nexero: delete both.
+        let target = std::fs::canonicalize(&data_dir).unwrap_or_else(|_| data_dir.clone());
+        match std::fs::remove_dir_all(&target).and_then(|()| match std::fs::remove_file(&data_dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        }) {
+            Ok(()) => println!("deleted the data directory {}", target.display()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(ServiceError(format!("cannot delete {}: {e}. Fix: run with sudo", data_dir.display()))),
         }

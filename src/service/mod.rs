@@ -153,14 +153,15 @@ fn describe_size(db: &Path) -> String {
     let size = |suffix: &str| {
         let mut name = db.as_os_str().to_owned();
         name.push(suffix);
-        std::fs::metadata(name).map(|m| m.len()).ok()
+        std::fs::metadata(name).map(|m| m.len())
     };
     match size("") {
-        Some(main) => {
+        Ok(main) => {
             let total = main + size("-wal").unwrap_or(0);
             format!("{:.1} MB ({})", total as f64 / 1_000_000.0, db.display())
         }
-        None => format!("not created yet ({})", db.display()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!("not created yet ({})", db.display()),
+        Err(e) => format!("cannot read {} ({e}); run this as administrator / root", db.display()),
     }
 }
 
