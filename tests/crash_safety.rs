@@ -16,14 +16,24 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn spawn(data_dir: &std::path::Path, port: u16) -> Child {
-    Command::new(binary())
+/// Kills the appliance if the test fails before it does, so no server outlives the test.
+struct Appliance(Child);
+
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(data_dir: &std::path::Path, port: u16) -> Appliance {
+    Appliance(Command::new(binary())
         .args(["serve", "--bind", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
         .arg(data_dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("the nexero binary starts")
+        .expect("the nexero binary starts"))
 }
 
 async fn wait_healthy(client: &reqwest::Client, base: &str) {
@@ -77,8 +87,8 @@ async fn every_acknowledged_event_survives_sigkill_exactly_once() {
     while acked.lock().unwrap().len() < 300 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    child.kill().expect("SIGKILL delivered");
-    child.wait().unwrap();
+    child.0.kill().expect("SIGKILL delivered");
+    child.0.wait().unwrap();
     for task in tasks {
         task.await.unwrap();
     }
@@ -114,7 +124,7 @@ async fn every_acknowledged_event_survives_sigkill_exactly_once() {
     assert_eq!(resend.status(), 201);
     let count: i64 = conn.query_row("SELECT count(*) FROM events WHERE name = ?1", [&acked[0]], |r| r.get(0)).unwrap();
     assert_eq!(count, 1);
-    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    let status = child.wait().unwrap();
+    Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
+    let status = child.0.wait().unwrap();
     assert!(status.success(), "graceful stop after SIGTERM: {status}");
 }
