@@ -28,6 +28,10 @@ pub enum Command {
     Serve,
     /// Re-read uploads that were refused as not understood and store those this version recognises
     Reprocess,
+    /// Measure this machine's ceilings and the appliance against them (temporary data, loopback)
+    Bench(crate::bench::BenchArgs),
+    /// Drive realistic simulated headsets against a running appliance
+    Simulate(crate::bench::simulate::SimulateArgs),
     /// Install, remove, start, stop or inspect the Windows service / systemd unit
     Service(crate::service::ServiceArgs),
 }
@@ -44,6 +48,8 @@ pub fn run() -> ExitCode {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve_console(&cli.overrides),
         Command::Reprocess => reprocess(&cli.overrides),
+        Command::Bench(args) => crate::bench::run(args),
+        Command::Simulate(args) => crate::bench::simulate::run(args),
         Command::Service(args) => crate::service::run(args, &cli.overrides),
     }
 }

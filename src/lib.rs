@@ -4,6 +4,7 @@
 #![deny(unsafe_code)]
 
 pub mod app;
+pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod error;

@@ -4,8 +4,10 @@
 //! in one transaction and answers each only after the commit. Reads use an r2d2 pool on the
 //! blocking thread pool, never the async executor threads.
 
+pub mod analytics;
 mod migrate;
 mod queries;
+pub mod synthetic;
 mod upload;
 mod writer;
 
@@ -80,7 +82,7 @@ pub struct Store {
 }
 
 /// Settings every connection gets: WAL, foreign keys, a busy timeout.
-fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
+pub(crate) fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;
     conn.pragma_update(None, "foreign_keys", true)?;
     let sync = match durability {
@@ -165,6 +167,22 @@ impl Store {
 
     pub async fn session_status(&self, id: String) -> Result<Option<TourInfo>, StoreError> {
         self.read(move |c| queries::session_status(c, &id)).await
+    }
+
+    pub async fn tours_per_day(&self, since_ms: i64, utc_offset_secs: i64) -> Result<Vec<analytics::DayCount>, StoreError> {
+        self.read(move |c| analytics::tours_per_day(c, since_ms, utc_offset_secs)).await
+    }
+
+    pub async fn zone_dwell(&self, property_id: String, from_day: String, to_day: String) -> Result<Vec<analytics::ZoneDwell>, StoreError> {
+        self.read(move |c| analytics::zone_dwell(c, &property_id, &from_day, &to_day)).await
+    }
+
+    pub async fn top_names(&self, kind: String, from_day: String, to_day: String, limit: usize) -> Result<Vec<analytics::NameCount>, StoreError> {
+        self.read(move |c| analytics::top_names(c, &kind, &from_day, &to_day, limit)).await
+    }
+
+    pub async fn tour_timeline(&self, tour_uuid: String) -> Result<Vec<analytics::TimelineEvent>, StoreError> {
+        self.read(move |c| analytics::tour_timeline(c, &tour_uuid)).await
     }
 
     pub async fn health_facts(&self) -> Result<HealthFacts, StoreError> {

@@ -14,6 +14,21 @@ use super::writer::WriteCtx;
 use super::StoreError;
 use crate::model::{Action, Applied, DwellInput, NewEvent, SessionSummary, UploadMeta};
 
+/// How every event row is written (the benchmark's raw-insert ceiling uses the same statement).
+pub(super) const INSERT_EVENT: &str =
+    "INSERT INTO events (uuid, session_id, inbox_id, kind, event_type, name, zone, source, occurred_at,
+         received_at, dwell_text, dwell_ms, dwell_invalid, object_name, gaze_target, interaction_type,
+         pos_x, pos_y, pos_z, rot_pitch, rot_yaw, rot_roll, data, dedupe_key)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
+             ?22, ?23, ?24)
+     ON CONFLICT DO NOTHING";
+
+/// How every upload is kept.
+pub(super) const INSERT_INBOX: &str =
+    "INSERT INTO inbox (received_at, endpoint, client_addr, device_key, content_type, body, status, outcome,
+         detail, events_stored, session_id)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+
 /// Slack allowed between a dwell time and the tour's own length (clock granularity, rounding).
 const TOUR_LENGTH_SLACK_MS: i64 = 60_000;
 
@@ -147,14 +162,7 @@ fn store_events(
     let mut rollup = Rollup::default();
     let mut per_tour: HashMap<i64, i64> = HashMap::new();
     let mut stored = 0usize;
-    let mut insert = ctx.conn.prepare_cached(
-        "INSERT INTO events (uuid, session_id, inbox_id, kind, event_type, name, zone, source, occurred_at,
-             received_at, dwell_text, dwell_ms, dwell_invalid, object_name, gaze_target, interaction_type,
-             pos_x, pos_y, pos_z, rot_pitch, rot_yaw, rot_roll, data, dedupe_key)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
-                 ?22, ?23, ?24)
-         ON CONFLICT DO NOTHING",
-    )?;
+    let mut insert = ctx.conn.prepare_cached(INSERT_EVENT)?;
     for (event, reference) in events.into_iter().zip(event_tours) {
         let tour = &tours[&reference];
         let dwell = resolve_dwell(ctx.conn, ctx.options.max_dwell_ms, tour, &event)?;
@@ -273,11 +281,7 @@ fn record_inbox(
         .execute(params![id, status, outcome, detail, events, session_id])?;
         return Ok(id);
     }
-    conn.prepare_cached(
-        "INSERT INTO inbox (received_at, endpoint, client_addr, device_key, content_type, body, status, outcome,
-             detail, events_stored, session_id)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-    )?
+    conn.prepare_cached(INSERT_INBOX)?
     .execute(params![
         meta.received_at,
         meta.endpoint,
@@ -604,7 +608,7 @@ impl Rollup {
         let mut upsert = conn.prepare_cached(
             "INSERT INTO daily_rollup (day, property_id, kind, zone, name, events, dwell_ms, dwell_events)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-             ON CONFLICT (day, property_id, kind, zone, name) DO UPDATE SET
+             ON CONFLICT (property_id, day, kind, zone, name) DO UPDATE SET
                  events = events + excluded.events, dwell_ms = dwell_ms + excluded.dwell_ms,
                  dwell_events = dwell_events + excluded.dwell_events",
         )?;

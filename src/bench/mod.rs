@@ -1,0 +1,411 @@
+//! `nexero bench`: measures this machine's ceilings and the appliance against them, in one run on
+//! loopback with a temporary data directory, and prints one table. `nexero simulate` drives the
+//! same simulated headsets against any running appliance.
+
+pub mod headset;
+mod load;
+mod process;
+pub mod simulate;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use headset::Headset;
+use load::{drive, post, Outcome};
+use process::Probe;
+
+use crate::config::Durability;
+use crate::store::synthetic::{self, SyntheticSpec};
+use crate::store::{analytics, now_ms, Store, StoreOptions, WriterOptions};
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Seconds each load phase runs
+    #[arg(long, default_value_t = 6)]
+    pub seconds: u64,
+    /// Simulated headsets (concurrent connections) in the real-headset pattern
+    #[arg(long, default_value_t = 64)]
+    pub headsets: usize,
+    /// Events in the large read-side data set; the small one has a tenth
+    #[arg(long, default_value_t = 10_000_000)]
+    pub large_events: u64,
+    /// Keep the temporary data directory instead of deleting it
+    #[arg(long)]
+    pub keep: bool,
+    /// Internal: serve the minimal-handler ceiling on this port
+    #[arg(long, hide = true)]
+    pub minimal_server: Option<u16>,
+}
+
+const RAW_INSERT_ROWS: usize = 300_000;
+const RAW_INSERT_PER_TRANSACTION: usize = 10_000;
+const QUERY_RUNS: usize = 30;
+
+pub fn run(args: BenchArgs) -> ExitCode {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the async runtime starts");
+    if let Some(port) = args.minimal_server {
+        runtime.block_on(serve_minimal(port));
+        return ExitCode::SUCCESS;
+    }
+    match runtime.block_on(bench(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("nexero bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The ceiling for HTTP: the smallest axum handler that reads a small JSON body and answers one.
+async fn serve_minimal(port: u16) {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/",
+        post(|body: axum::body::Bytes| async move { axum::Json(serde_json::json!({"status": "ok", "bytes": body.len()})) }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("the minimal server binds");
+    axum::serve(listener, app).await.expect("the minimal server runs");
+}
+
+/// A server process of ours, killed when dropped.
+struct Server {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    /// Starts `nexero <args>` on a free loopback port; returns it and the time to its first answer.
+    async fn start(args: &[&str], data_dir: Option<&Path>, ready_path: &str) -> Result<(Server, Duration), String> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut command = Command::new(exe);
+        command.args(args).stdout(Stdio::null()).stderr(Stdio::null());
+        match data_dir {
+            Some(dir) => command.args(["--bind", "127.0.0.1", "--log", "warn", "--port", &port.to_string(), "--data-dir"]).arg(dir),
+            None => command.args(["--minimal-server", &port.to_string()]),
+        };
+        let started = Instant::now();
+        let child = command.spawn().map_err(|e| format!("cannot start the server: {e}"))?;
+        let server = Server { child, base: format!("http://127.0.0.1:{port}") };
+        let client = reqwest::Client::new();
+        while started.elapsed() < Duration::from_secs(30) {
+            let probe = if ready_path == "/" { client.post(format!("{}/", server.base)).body("{}") } else { client.get(format!("{}{ready_path}", server.base)) };
+            if probe.send().await.is_ok_and(|r| r.status().is_success()) {
+                return Ok((server, started.elapsed()));
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        Err("the server did not answer within 30 s".into())
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// One line of the table.
+struct Line {
+    name: String,
+    outcome: Option<Outcome>,
+    cores: Option<f64>,
+    peak_mb: Option<f64>,
+    ratio: Option<(f64, &'static str)>,
+}
+
+fn fmt_opt(v: Option<f64>, digits: usize) -> String {
+    v.filter(|v| v.is_finite()).map(|v| format!("{v:.digits$}")).unwrap_or_else(|| "-".into())
+}
+
+fn print_lines(title: &str, lines: &[Line]) {
+    println!("\n{title}");
+    println!(
+        "{:<46} {:>9} {:>10} {:>8} {:>8} {:>8} {:>6} {:>8} {:>6}  {}",
+        "", "req/s", "events/s", "p50 ms", "p95 ms", "p99 ms", "cores", "peak MB", "errors", "ratio to ceiling"
+    );
+    for line in lines {
+        let o = line.outcome.as_ref();
+        println!(
+            "{:<46} {:>9} {:>10} {:>8} {:>8} {:>8} {:>6} {:>8} {:>6}  {}",
+            line.name,
+            fmt_opt(o.map(|o| o.per_second(o.requests)), 0),
+            fmt_opt(o.map(|o| o.per_second(o.events)).filter(|v| *v > 0.0), 0),
+            fmt_opt(o.map(|o| o.latency_ms(0.50)), 2),
+            fmt_opt(o.map(|o| o.latency_ms(0.95)), 2),
+            fmt_opt(o.map(|o| o.latency_ms(0.99)), 2),
+            fmt_opt(line.cores, 2),
+            fmt_opt(line.peak_mb, 1),
+            o.map(|o| o.errors.to_string()).unwrap_or_default(),
+            line.ratio.map(|(r, of)| format!("{:.0}% of {of}", r * 100.0)).unwrap_or_default(),
+        );
+    }
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .unwrap_or_else(|| "unknown CPU".into());
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|kb| kb.parse::<u64>().ok()))
+        .map(|kb| format!("{:.1} GiB", kb as f64 / 1_048_576.0))
+        .unwrap_or_else(|| "unknown".into());
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    format!("{cores} cores ({cpu}), {memory} memory, {} {}", std::env::consts::OS, std::env::consts::ARCH)
+}
+
+async fn bench(args: BenchArgs) -> Result<(), String> {
+    let started = Instant::now();
+    let temp = tempfile::Builder::new().prefix("nexero-bench-").tempdir().map_err(|e| e.to_string())?;
+    let dir = temp.path().to_path_buf();
+    println!("nexero bench {} — {}", env!("CARGO_PKG_VERSION"), machine());
+    println!("data directory {}; durability FULL; load phases {} s each; loopback only", dir.display(), args.seconds);
+    let phase = Duration::from_secs(args.seconds);
+
+    // Ceilings: the same event rows into the same schema, and the smallest axum handler.
+    let raw_path = dir.join("raw-ceiling.db");
+    let raw = tokio::task::spawn_blocking(move || {
+        synthetic::raw_insert_ceiling(&raw_path, RAW_INSERT_ROWS, RAW_INSERT_PER_TRANSACTION, Durability::Full)
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())?;
+    let raw_rows_per_second = RAW_INSERT_ROWS as f64 / raw.as_secs_f64();
+    let (minimal, _) = Server::start(&["bench"], None, "/").await?;
+    let probe = Probe::start(minimal.pid());
+    let minimal_url = format!("{}/", minimal.base);
+    let clients = clients(args.headsets)?;
+    let minimal_outcome = {
+        let clients = clients.clone();
+        drive(args.headsets, phase, move |c, _| {
+            let (client, url) = (clients[c].clone(), minimal_url.clone());
+            async move { post(&client, &url, "ceiling", r#"{"View": "Home", "TotalDuration": "0:04"}"#.into()).await.map(|()| 1) }
+        })
+        .await
+    };
+    let minimal_rps = minimal_outcome.per_second(minimal_outcome.requests);
+    let minimal_line = Line {
+        name: "minimal axum handler (small JSON)".into(),
+        cores: probe.cores(),
+        peak_mb: probe.peak_mb(),
+        ratio: None,
+        outcome: Some(minimal_outcome),
+    };
+    drop(minimal);
+    println!("\nCEILINGS");
+    println!(
+        "raw rusqlite insert: {RAW_INSERT_ROWS} event rows, {RAW_INSERT_PER_TRANSACTION} per transaction, prepared, FULL: {raw_rows_per_second:.0} rows/s"
+    );
+    print_lines("", &[minimal_line]);
+
+    // The appliance, as a child process on a fresh data directory.
+    let live_dir = dir.join("live");
+    let (server, _) = Server::start(&["serve"], Some(&live_dir), "/health").await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_mb = process::rss_mb(server.pid());
+    let session_url = format!("{}/api/v1/unreal/session", server.base);
+    let batch_url = format!("{}/api/v1/unreal/tracking/batch", server.base);
+    let mut lines = Vec::new();
+
+    let headsets_phase = |label: String| {
+        let headsets: Arc<Vec<Mutex<Headset>>> = Arc::new((0..args.headsets).map(|i| Mutex::new(Headset::new(i, 1))).collect());
+        let (clients, url) = (clients.clone(), session_url.clone());
+        let pid = server.pid();
+        async move {
+            let probe = Probe::start(pid);
+            let outcome = drive(args.headsets, phase, move |c, _| {
+                let body = headsets[c].lock().expect("one task per headset").next_body();
+                let device = format!("bench-headset-{c}");
+                let (client, url) = (clients[c].clone(), url.clone());
+                async move { post(&client, &url, &device, body).await.map(|()| 1) }
+            })
+            .await;
+            let ratio = Some((outcome.per_second(outcome.requests) / minimal_rps, "minimal handler req/s"));
+            Line { name: label, cores: probe.cores(), peak_mb: probe.peak_mb(), ratio, outcome: Some(outcome) }
+        }
+    };
+    lines.push(headsets_phase(format!("real-headset pattern, {} headsets", args.headsets)).await);
+    for (size, connections) in [(100usize, 8usize), (5_000, 4)] {
+        let probe = Probe::start(server.pid());
+        let (clients, url) = (clients.clone(), batch_url.clone());
+        let outcome = drive(connections, phase, move |c, sequence| {
+            let body = tracking_batch(c, sequence, size);
+            let (client, url) = (clients[c].clone(), url.clone());
+            async move { post(&client, &url, &format!("bench-batch-{c}"), body).await.map(|()| size as u64) }
+        })
+        .await;
+        let ratio = Some((outcome.per_second(outcome.events) / raw_rows_per_second, "raw insert rows/s"));
+        lines.push(Line { name: format!("tour-end batches of {size}, {connections} connections"), cores: probe.cores(), peak_mb: probe.peak_mb(), ratio, outcome: Some(outcome) });
+    }
+
+    // The same headset load while two dashboard readers query the same file.
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..2).map(|_| spawn_reader(live_dir.join("nexero.db"), stop.clone())).collect();
+    lines.push(headsets_phase("real-headset pattern + 2 dashboard readers".into()).await);
+    stop.store(true, Ordering::Relaxed);
+    let mut reader_latencies = Vec::new();
+    for reader in readers {
+        reader_latencies.extend(reader.join().map_err(|_| "a reader thread panicked")?);
+    }
+    reader_latencies.sort_unstable();
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let after_mb = process::rss_mb(server.pid());
+    drop(server);
+    print_lines("APPLIANCE (child process `nexero serve`, writes through the group-commit writer)", &lines);
+    println!(
+        "dashboard readers during the headset load: {} queries, p50 {} ms, p95 {} ms",
+        reader_latencies.len(),
+        fmt_opt(quantile_ms(&reader_latencies, 0.5), 2),
+        fmt_opt(quantile_ms(&reader_latencies, 0.95), 2)
+    );
+    println!("appliance memory: {} MB idle after start, {} MB idle after the load", fmt_opt(idle_mb, 1), fmt_opt(after_mb, 1));
+
+    // Read side on generated data.
+    println!("\nREAD SIDE (dashboard queries, {QUERY_RUNS} runs each through the reader pool)");
+    println!("{:<14} {:>10} {:>8} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}", "events", "load s", "MB/M ev", "start ms", "tours/day", "zone dwell", "top POIs", "top views", "timeline", "status");
+    for events in [args.large_events / 10, args.large_events] {
+        read_side(&dir, events).await?;
+    }
+    println!("(each query cell: p50/p95 ms; start ms: spawn to first /health answer on that file)");
+    println!("\nbench finished in {:.0} s", started.elapsed().as_secs_f64());
+    if args.keep {
+        println!("kept {}", temp.keep().display());
+    }
+    Ok(())
+}
+
+fn clients(n: usize) -> Result<Arc<Vec<reqwest::Client>>, String> {
+    // One client per simulated device: each keeps its own keep-alive connection, like a headset.
+    (0..n)
+        .map(|_| reqwest::Client::builder().pool_max_idle_per_host(1).build().map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Arc::new)
+}
+
+/// A batch of distinct tracking events (distinct timestamps, so none is a resend).
+fn tracking_batch(connection: usize, sequence: u64, size: usize) -> String {
+    let base = 1_764_687_252.0 + connection as f64 * 1e7 + sequence as f64 * size as f64 * 0.001;
+    let mut body = format!("{{\"session_id\": \"BENCH{connection:027}\", \"sent_at\": {base}, \"events\": [");
+    for i in 0..size {
+        if i > 0 {
+            body.push(',');
+        }
+        body.push_str(&format!(
+            "{{\"event_type\": \"gaze\", \"timestamp\": {:.3}, \"zone_name\": \"kitchen\", \"gaze_target\": \"window\", \
+             \"dwell_time_ms\": {}, \"position\": {{\"x\": 1.5, \"y\": 2.0, \"z\": -3.25}}, \"metadata\": {{\"fps\": 72}}}}",
+            base + i as f64 * 0.001,
+            500 + i % 4000
+        ));
+    }
+    body.push_str("]}");
+    body
+}
+
+/// A dashboard reader on the live file: loops the analytics queries until told to stop.
+fn spawn_reader(path: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<u32>> {
+    std::thread::spawn(move || {
+        let mut latencies = Vec::new();
+        let Ok(conn) = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else { return latencies };
+        let _ = conn.busy_timeout(Duration::from_secs(5));
+        let (from, to) = days_back(90);
+        while !stop.load(Ordering::Relaxed) {
+            let t = Instant::now();
+            let _ = analytics::tours_per_day(&conn, now_ms() - 90 * 86_400_000, 0);
+            let _ = analytics::zone_dwell(&conn, "", &from, &to);
+            let _ = analytics::top_names(&conn, "poi", &from, &to, 10);
+            let _ = analytics::top_names(&conn, "view", &from, &to, 10);
+            latencies.push(t.elapsed().as_micros() as u32);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        latencies
+    })
+}
+
+fn days_back(days: i64) -> (String, String) {
+    let today = chrono::Utc::now().date_naive();
+    ((today - chrono::Duration::days(days)).to_string(), today.to_string())
+}
+
+fn quantile_ms(sorted_us: &[u32], q: f64) -> Option<f64> {
+    (!sorted_us.is_empty()).then(|| sorted_us[((sorted_us.len() - 1) as f64 * q).round() as usize] as f64 / 1000.0)
+}
+
+/// Times `QUERY_RUNS` runs of a query; "p50/p95" in ms.
+async fn timed<T, E, F, Fut>(mut run: F) -> Result<String, String>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut times = Vec::with_capacity(QUERY_RUNS);
+    for _ in 0..QUERY_RUNS {
+        let t = Instant::now();
+        run().await.map_err(|e| e.to_string())?;
+        times.push(t.elapsed().as_micros() as u32);
+    }
+    times.sort_unstable();
+    Ok(format!("{}/{}", fmt_opt(quantile_ms(&times, 0.5), 1), fmt_opt(quantile_ms(&times, 0.95), 1)))
+}
+
+async fn read_side(dir: &Path, events: u64) -> Result<(), String> {
+    let data_dir = dir.join(format!("read-{events}"));
+    std::fs::create_dir_all(&data_dir).map_err(|e| e.to_string())?;
+    let path = data_dir.join(crate::config::DATABASE_FILE_NAME);
+    let spec = SyntheticSpec { events, events_per_tour: 1_000, properties: 50, days: 120, end_ms: now_ms() };
+    let load_started = Instant::now();
+    let load_path = path.clone();
+    let loaded = tokio::task::spawn_blocking(move || synthetic::load(&load_path, &spec))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let load_seconds = load_started.elapsed().as_secs_f64();
+    let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+
+    let (server, startup) = Server::start(&["serve"], Some(&data_dir), "/health").await?;
+    let client = reqwest::Client::new();
+    let status_url = format!("{}/api/v1/unreal/session/{}/status", server.base, loaded.sample_tour);
+    let status = timed(|| {
+        let request = client.get(&status_url);
+        async move { request.send().await.map_err(|e| e.to_string())?.bytes().await.map_err(|e| e.to_string()) }
+    })
+    .await?;
+    drop(server);
+
+    let store = Store::open(StoreOptions {
+        path: path.clone(),
+        durability: Durability::Full,
+        writer: WriterOptions { tz: chrono_tz::UTC, max_dwell_ms: 4 * 3_600_000, idle_timeout_ms: 600_000, min_free_bytes: 0 },
+    })
+    .map_err(|e| e.to_string())?;
+    let (from, to) = days_back(90);
+    let per_day = timed(|| store.tours_per_day(now_ms() - 90 * 86_400_000, 0)).await?;
+    let zone = timed(|| store.zone_dwell(loaded.sample_property.clone(), from.clone(), to.clone())).await?;
+    let pois = timed(|| store.top_names("poi".into(), from.clone(), to.clone(), 10)).await?;
+    let views = timed(|| store.top_names("view".into(), from.clone(), to.clone(), 10)).await?;
+    let timeline = timed(|| store.tour_timeline(loaded.sample_tour.clone())).await?;
+    store.shutdown().await;
+    println!(
+        "{:<14} {:>10.1} {:>8.0} {:>9.0} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        format!("{}", loaded.events),
+        load_seconds,
+        bytes as f64 / 1e6 / (loaded.events as f64 / 1e6),
+        startup.as_secs_f64() * 1000.0,
+        per_day,
+        zone,
+        pois,
+        views,
+        timeline,
+        status
+    );
+    Ok(())
+}
