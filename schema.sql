@@ -77,7 +77,7 @@ CREATE INDEX events_timeline ON events(session_id, occurred_at);
 CREATE UNIQUE INDEX events_dedupe ON events(session_id, dedupe_key) WHERE dedupe_key IS NOT NULL;
 
 -- Per-day roll-up kept by the writer, so dashboards never scan raw events. Keyed property first:
--- a property's dashboard reads one contiguous range; cross-property reports use daily_rollup_kind.
+-- a property's dashboard reads one contiguous range; cross-property reports use daily_totals.
 CREATE TABLE daily_rollup (
     day          TEXT    NOT NULL,               -- YYYY-MM-DD in the site time zone
     property_id  TEXT    NOT NULL,               -- '' when unknown
@@ -89,7 +89,18 @@ CREATE TABLE daily_rollup (
     dwell_events INTEGER NOT NULL,               -- events with a valid dwell time
     PRIMARY KEY (property_id, day, kind, zone, name)
 ) WITHOUT ROWID;
-CREATE INDEX daily_rollup_kind ON daily_rollup(kind, day);
+
+-- The same over all properties, for cross-property rankings (top POIs and views).
+CREATE TABLE daily_totals (
+    day          TEXT    NOT NULL,
+    kind         TEXT    NOT NULL,
+    zone         TEXT    NOT NULL,
+    name         TEXT    NOT NULL,
+    events       INTEGER NOT NULL,
+    dwell_ms     INTEGER NOT NULL,
+    dwell_events INTEGER NOT NULL,
+    PRIMARY KEY (kind, day, zone, name)
+) WITHOUT ROWID;
 
 -- Small key/value facts about this database (created_by version, health probe).
 CREATE TABLE meta (

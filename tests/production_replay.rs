@@ -134,6 +134,13 @@ async fn both_production_tours_become_two_complete_sessions() {
     assert_eq!(garbage.len(), 4);
     assert!(garbage.iter().all(|(text, ms, _)| text.starts_with("1,77,50,078:") && ms.is_none()), "{garbage:?}");
 
+    // The roll-ups the dashboard reads agree with the events: 23 events, only real dwell times.
+    for table in ["daily_rollup", "daily_totals"] {
+        let (events, dwell): (i64, i64) =
+            server.db().query_row(&format!("SELECT sum(events), sum(dwell_ms) FROM {table}"), [], |r| Ok((r.get(0)?, r.get(1)?))).unwrap();
+        assert_eq!((events, dwell), (23, first.dwell_ms + second.dwell_ms), "{table}");
+    }
+
     // Every upload's raw body is kept verbatim, tabs and all.
     let raw: Vec<u8> = server.db().query_row("SELECT body FROM inbox ORDER BY id LIMIT 1", [], |r| r.get(0)).unwrap();
     assert_eq!(String::from_utf8(raw).unwrap(), view("Amenities", "0:06"));

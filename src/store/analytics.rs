@@ -61,7 +61,7 @@ pub fn zone_dwell(conn: &Connection, property_id: &str, from_day: &str, to_day: 
 /// The most visited names of one kind ("poi", "view", ...) over all properties.
 pub fn top_names(conn: &Connection, kind: &str, from_day: &str, to_day: &str, limit: usize) -> Result<Vec<NameCount>, StoreError> {
     let mut statement = conn.prepare_cached(
-        "SELECT name, sum(events) AS n, sum(dwell_ms) FROM daily_rollup
+        "SELECT name, sum(events) AS n, sum(dwell_ms) FROM daily_totals
          WHERE kind = ?1 AND day BETWEEN ?2 AND ?3 GROUP BY name ORDER BY n DESC LIMIT ?4",
     )?;
     let rows = statement.query_map(params![kind, from_day, to_day, limit as i64], |r| {

@@ -8,10 +8,10 @@ use serde::Serialize;
 use super::StoreError;
 use crate::model::{TourInfo, UploadMeta};
 
-const TOUR_INFO_COLUMNS: &str =
+pub(super) const TOUR_INFO_COLUMNS: &str =
     "uuid, external_id, status, started_at, ended_at, last_event_at, duration_ms, event_count, customer_id, property_id";
 
-fn tour_info_row(r: &rusqlite::Row) -> rusqlite::Result<TourInfo> {
+pub(super) fn tour_info_row(r: &rusqlite::Row) -> rusqlite::Result<TourInfo> {
     Ok(TourInfo {
         uuid: r.get(0)?,
         external_id: r.get(1)?,

@@ -1,14 +1,13 @@
 //! Synthetic data for `nexero bench`: a bulk loader that writes tours, inbox rows, events and the
 //! roll-up exactly as the writer lays them out (same statements), and the raw-insert ceiling.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection};
 use uuid::Uuid;
 
-use super::upload::{INSERT_EVENT, INSERT_INBOX};
+use super::upload::{Rollup, RollupKey, INSERT_EVENT, INSERT_INBOX};
 use super::{configure, migrate, StoreError};
 use crate::config::Durability;
 
@@ -24,6 +23,7 @@ const SOURCES: &[&str] = &["", "Floating", "NavBar"];
 struct Row {
     uuid: [u8; 16],
     kind: &'static str,
+    dedupe_key: Option<i64>,
     name: &'static str,
     zone: Option<&'static str>,
     source: Option<&'static str>,
@@ -39,7 +39,21 @@ fn synthetic_row(rng: &mut fastrand::Rng, at: i64) -> Row {
         40..=94 => ("poi", POIS[rng.usize(..POIS.len())], Some(ZONES[rng.usize(..ZONES.len())]), Some(SOURCES[rng.usize(..3)])),
         _ => ("unit_selection", "A-101", Some("2BHK"), None),
     };
-    Row { uuid: *Uuid::now_v7().as_bytes(), kind, name, zone, source, occurred_at: at, dwell_ms }
+    Row { uuid: *Uuid::now_v7().as_bytes(), kind, dedupe_key: None, name, zone, source, occurred_at: at, dwell_ms }
+}
+
+/// A tracking event as a tour-end batch carries it: with a resend key, as the writer stores it.
+fn tracking_row(rng: &mut fastrand::Rng, at: i64) -> Row {
+    Row {
+        uuid: *Uuid::now_v7().as_bytes(),
+        kind: "tracking",
+        dedupe_key: Some(rng.i64(..)),
+        name: "gaze",
+        zone: Some(ZONES[rng.usize(..ZONES.len())]),
+        source: None,
+        occurred_at: at,
+        dwell_ms: rng.i64(500..5000),
+    }
 }
 
 fn insert_row(statement: &mut rusqlite::CachedStatement, row: &Row, tour: i64, inbox: i64) -> Result<(), StoreError> {
@@ -68,7 +82,7 @@ fn insert_row(statement: &mut rusqlite::CachedStatement, row: &Row, tour: i64, i
         None::<f64>,
         None::<f64>,
         None::<String>,
-        None::<i64>,
+        row.dedupe_key,
     ])?;
     Ok(())
 }
@@ -81,8 +95,9 @@ fn open_fresh(path: &Path, durability: Durability) -> Result<Connection, StoreEr
     Ok(conn)
 }
 
-/// Inserts `rows` event rows with the writer's statement into a fresh file with the full schema,
-/// `per_transaction` rows per commit; returns the time spent inserting (rows are made first).
+/// Inserts `rows` tracking-event rows (with resend keys, as batches store them) with the writer's
+/// statement into a fresh file with the full schema, `per_transaction` rows per commit; returns
+/// the time spent inserting (rows are made first).
 pub fn raw_insert_ceiling(path: &Path, rows: usize, per_transaction: usize, durability: Durability) -> Result<Duration, StoreError> {
     let conn = open_fresh(path, durability)?;
     conn.execute(
@@ -93,7 +108,7 @@ pub fn raw_insert_ceiling(path: &Path, rows: usize, per_transaction: usize, dura
     conn.execute(INSERT_INBOX, params![0, "bench", "", "bench", None::<String>, b"{}".to_vec(), 202, "stored", "", 0, 1])?;
     let mut rng = fastrand::Rng::with_seed(7);
     let now = super::now_ms();
-    let prepared: Vec<Row> = (0..rows).map(|i| synthetic_row(&mut rng, now + i as i64)).collect();
+    let prepared: Vec<Row> = (0..rows).map(|i| tracking_row(&mut rng, now + i as i64)).collect();
     let started = Instant::now();
     for chunk in prepared.chunks(per_transaction) {
         conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -133,7 +148,7 @@ pub fn load(path: &Path, spec: &SyntheticSpec) -> Result<Loaded, StoreError> {
     let mut rng = fastrand::Rng::with_seed(42);
     let tours = spec.events.div_ceil(spec.events_per_tour);
     let span_ms = spec.days as i64 * 86_400_000;
-    let mut rollup: HashMap<(String, String, &'static str, &'static str, &'static str), (i64, i64)> = HashMap::new();
+    let mut rollup = Rollup::default();
     let mut sample_tour = String::new();
     let mut written = 0u64;
     conn.execute_batch("BEGIN")?;
@@ -180,25 +195,15 @@ pub fn load(path: &Path, spec: &SyntheticSpec) -> Result<Loaded, StoreError> {
                 tour_id
             ])?;
             insert_row(&mut insert, &row, tour_id, conn.last_insert_rowid())?;
-            let day = chrono::DateTime::from_timestamp_millis(row.occurred_at).map(|t| t.format("%Y-%m-%d").to_string()).unwrap_or_default();
-            let entry = rollup.entry((property.clone(), day, row.kind, row.zone.unwrap_or(""), row.name)).or_default();
-            entry.0 += 1;
-            entry.1 += row.dwell_ms;
+            let key = RollupKey { at: row.occurred_at, property: Some(&property), kind: row.kind, zone: row.zone, name: Some(row.name) };
+            rollup.add(chrono_tz::UTC, key, Some(row.dwell_ms), 1);
         }
         written += count;
         if tour % 100 == 99 {
             conn.execute_batch("COMMIT; BEGIN")?;
         }
     }
-    {
-        let mut upsert = conn.prepare_cached(
-            "INSERT INTO daily_rollup (property_id, day, kind, zone, name, events, dwell_ms, dwell_events)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?6)",
-        )?;
-        for ((property, day, kind, zone, name), (events, dwell)) in &rollup {
-            upsert.execute(params![property, day, kind, zone, name, events, dwell])?;
-        }
-    }
+    rollup.flush(&conn)?;
     conn.execute_batch("COMMIT; PRAGMA analysis_limit=1000; ANALYZE; PRAGMA wal_checkpoint(TRUNCATE);")?;
     Ok(Loaded { tours, events: written, sample_tour, sample_property: "property-0".into() })
 }

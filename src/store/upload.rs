@@ -10,9 +10,10 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 
+use super::queries::{tour_info, tour_info_row, TOUR_INFO_COLUMNS};
 use super::writer::WriteCtx;
 use super::StoreError;
-use crate::model::{Action, Applied, DwellInput, NewEvent, SessionSummary, UploadMeta};
+use crate::model::{Action, Applied, DwellInput, NewEvent, SessionSummary, TourInfo, UploadMeta};
 
 /// How every event row is written (the benchmark's raw-insert ceiling uses the same statement).
 pub(super) const INSERT_EVENT: &str =
@@ -43,6 +44,14 @@ struct ActiveTour {
     id: i64,
     last_event_at: i64,
     external_id: Option<String>,
+    started_at: i64,
+    property_id: Option<String>,
+}
+
+impl ActiveTour {
+    fn row(&self) -> TourRow {
+        TourRow { id: self.id, started_at: self.started_at, property_id: self.property_id.clone() }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -65,7 +74,7 @@ fn apply_to(ctx: &mut WriteCtx, meta: &UploadMeta, existing: Option<i64>, action
     let at = meta.received_at;
     let device = meta.device_key.as_str();
     let mut applied = Applied::default();
-    let tour_id = match action {
+    let tour = match action {
         Action::Rejected { status, reason } => {
             applied.inbox_id = record_inbox(ctx.conn, meta, existing, status, "rejected", &reason, 0, None)?;
             return Ok(applied);
@@ -84,29 +93,28 @@ fn apply_to(ctx: &mut WriteCtx, meta: &UploadMeta, existing: Option<i64>, action
                 return Ok(applied);
             }
             Some(tour) => {
-                touch_tour(ctx, tour.id, at, 0)?;
                 applied.inbox_id = record_inbox(ctx.conn, meta, existing, meta.ok_status, "stored", "heartbeat", 0, Some(tour.id))?;
-                tour.id
+                touch_tour(ctx, tour.id, at, 0)?
             }
         },
         Action::StartTour(summary) => {
             let id = start_tour(ctx, device, &summary, at)?;
             applied.inbox_id = record_inbox(ctx.conn, meta, existing, meta.ok_status, "stored", "session start", 0, Some(id))?;
-            id
+            tour_info(ctx.conn, id)?
         }
         Action::Summary(summary) => {
             let id = close_with_summary(ctx, device, &summary, at)?;
             let detail = summary_detail(&summary);
             applied.inbox_id = record_inbox(ctx.conn, meta, existing, meta.ok_status, "stored", &detail, 0, Some(id))?;
-            id
+            tour_info(ctx.conn, id)?
         }
         Action::Events { session_ref, events } => {
             let stored = store_events(ctx, meta, existing, session_ref.as_deref(), events)?;
             (applied.inbox_id, applied.stored, applied.duplicates) = (stored.inbox_id, stored.stored, stored.duplicates);
-            stored.tour_id
+            stored.tour
         }
     };
-    applied.tour = Some(super::queries::tour_info(ctx.conn, tour_id)?);
+    applied.tour = Some(tour);
     Ok(applied)
 }
 
@@ -123,7 +131,7 @@ struct StoredEvents {
     stored: usize,
     duplicates: usize,
     /// The tour of the upload's first event.
-    tour_id: i64,
+    tour: TourInfo,
 }
 
 fn store_events(
@@ -159,7 +167,6 @@ fn store_events(
     let inbox_id =
         record_inbox(ctx.conn, meta, existing, meta.ok_status, "stored", detail, sent as i64, Some(first_tour))?;
 
-    let mut rollup = Rollup::default();
     let mut per_tour: HashMap<i64, i64> = HashMap::new();
     let mut stored = 0usize;
     let mut insert = ctx.conn.prepare_cached(INSERT_EVENT)?;
@@ -201,17 +208,22 @@ fn store_events(
         }
         stored += 1;
         *per_tour.entry(tour.id).or_default() += 1;
-        rollup.add(
-            ctx.options.tz,
-            RollupKey::new(occurred_at, tour.property_id.as_deref(), event.kind.as_str(), event.zone.as_deref(), event.name.as_deref().or(Some(&event.event_type))),
-            dwell.ms,
-            1,
-        );
+        let key = RollupKey {
+            at: occurred_at,
+            property: tour.property_id.as_deref(),
+            kind: event.kind.as_str(),
+            zone: event.zone.as_deref(),
+            name: event.name.as_deref().or(Some(&event.event_type)),
+        };
+        ctx.rollup.add(ctx.options.tz, key, dwell.ms, 1);
     }
     drop(insert);
-    rollup.flush(ctx.conn)?;
+    let mut first_tour_info = None;
     for tour in tours.values() {
-        touch_tour(ctx, tour.id, at, per_tour.get(&tour.id).copied().unwrap_or(0))?;
+        let info = touch_tour(ctx, tour.id, at, per_tour.get(&tour.id).copied().unwrap_or(0))?;
+        if tour.id == first_tour {
+            first_tour_info = Some(info);
+        }
     }
     let duplicates = sent - stored;
     if duplicates > 0 {
@@ -221,7 +233,11 @@ fn store_events(
             params![inbox_id, stored as i64, format!("; {duplicates} already stored")],
         )?;
     }
-    Ok(StoredEvents { inbox_id, stored, duplicates, tour_id: first_tour })
+    let tour = match first_tour_info {
+        Some(info) => info,
+        None => tour_info(ctx.conn, first_tour)?,
+    };
+    Ok(StoredEvents { inbox_id, stored, duplicates, tour })
 }
 
 struct ResolvedDwell {
@@ -326,10 +342,18 @@ fn device_tour(ctx: &mut WriteCtx, device: &str) -> Result<Option<ActiveTour>, S
     let tour = ctx
         .conn
         .prepare_cached(
-            "SELECT id, last_event_at, external_id FROM tour_sessions
+            "SELECT id, last_event_at, external_id, started_at, property_id FROM tour_sessions
              WHERE device_key = ?1 AND status = 'active' ORDER BY id DESC LIMIT 1",
         )?
-        .query_row([device], |r| Ok(ActiveTour { id: r.get(0)?, last_event_at: r.get(1)?, external_id: r.get(2)? }))
+        .query_row([device], |r| {
+            Ok(ActiveTour {
+                id: r.get(0)?,
+                last_event_at: r.get(1)?,
+                external_id: r.get(2)?,
+                started_at: r.get(3)?,
+                property_id: r.get(4)?,
+            })
+        })
         .optional()?;
     if let Some(tour) = &tour {
         ctx.cache.active.insert(device.to_string(), tour.clone());
@@ -369,11 +393,11 @@ fn resolve_tour(ctx: &mut WriteCtx, device: &str, reference: Option<&str>, at: i
         }
     } else if let Some(live) = live_device_tour(ctx, device, at)? {
         match (reference, &live.external_id) {
-            (None, _) => return tour_by_id(ctx.conn, live.id),
+            (None, _) => return Ok(live.row()),
             // The first event that names the tour gives the device's open tour its id.
             (Some(reference), None) => {
                 set_external_id(ctx, device, live.id, reference)?;
-                return tour_by_id(ctx.conn, live.id);
+                return Ok(live.row());
             }
             (Some(_), Some(_)) => {}
         }
@@ -421,22 +445,28 @@ fn create_tour(
     let id = ctx.conn.last_insert_rowid();
     ctx.cache.active.insert(
         device.to_string(),
-        ActiveTour { id, last_event_at: at, external_id: external_id.map(str::to_string) },
+        ActiveTour {
+            id,
+            last_event_at: at,
+            external_id: external_id.map(str::to_string),
+            started_at,
+            property_id: details.property_id.clone(),
+        },
     );
     Ok(TourRow { id, started_at, property_id: details.property_id.clone() })
 }
 
-fn touch_tour(ctx: &mut WriteCtx, id: i64, at: i64, new_events: i64) -> Result<(), StoreError> {
-    ctx.conn
-        .prepare_cached(
-            "UPDATE tour_sessions SET event_count = event_count + ?2, last_event_at = max(last_event_at, ?3),
-                 updated_at = ?4 WHERE id = ?1",
-        )?
-        .execute(params![id, new_events, at, ctx.now])?;
+/// Counts new events and activity on a tour; returns the tour as it now stands.
+fn touch_tour(ctx: &mut WriteCtx, id: i64, at: i64, new_events: i64) -> Result<TourInfo, StoreError> {
+    let sql = format!(
+        "UPDATE tour_sessions SET event_count = event_count + ?2, last_event_at = max(last_event_at, ?3),
+             updated_at = ?4 WHERE id = ?1 RETURNING {TOUR_INFO_COLUMNS}"
+    );
+    let info = ctx.conn.prepare_cached(&sql)?.query_row(params![id, new_events, at, ctx.now], tour_info_row)?;
     for tour in ctx.cache.active.values_mut().filter(|t| t.id == id) {
         tour.last_event_at = tour.last_event_at.max(at);
     }
-    Ok(())
+    Ok(info)
 }
 
 fn close_tour(ctx: &mut WriteCtx, id: i64, status: &str, ended_at: i64) -> Result<(), StoreError> {
@@ -560,60 +590,82 @@ pub fn probe(ctx: &mut WriteCtx) -> Result<(), StoreError> {
     Ok(())
 }
 
-#[derive(Hash, PartialEq, Eq)]
-struct RollupKey {
-    at: i64,
-    property: String,
-    kind: String,
-    zone: String,
-    name: String,
+/// Where one event counts in the roll-ups.
+pub(super) struct RollupKey<'a> {
+    pub at: i64,
+    pub property: Option<&'a str>,
+    pub kind: &'a str,
+    pub zone: Option<&'a str>,
+    pub name: Option<&'a str>,
 }
 
-impl RollupKey {
-    fn new(at: i64, property: Option<&str>, kind: &str, zone: Option<&str>, name: Option<&str>) -> RollupKey {
-        RollupKey {
-            at,
-            property: property.unwrap_or_default().to_string(),
-            kind: kind.to_string(),
-            zone: zone.unwrap_or_default().to_string(),
-            name: name.unwrap_or_default().to_string(),
-        }
-    }
-}
-
-/// (day, property, kind, zone, name): the roll-up table's key.
+/// (property, day, kind, zone, name): the per-property roll-up's key; totals drop the property.
 type RollupCell = (String, String, String, String, String);
 
 /// Roll-up deltas gathered over one request and written once per key: (events, dwell ms,
 /// events with a dwell).
 #[derive(Default)]
-struct Rollup {
-    deltas: HashMap<RollupCell, (i64, i64, i64)>,
+pub(super) struct Rollup {
+    deltas: HashMap<u64, (RollupCell, [i64; 3])>,
+    /// The day of the last 15-minute slot seen: every time zone offset is a multiple of 15 min.
+    last_day: Option<(i64, String)>,
 }
 
 impl Rollup {
-    fn add(&mut self, tz: chrono_tz::Tz, key: RollupKey, dwell_ms: Option<i64>, sign: i64) {
-        let day = chrono::DateTime::from_timestamp_millis(key.at)
-            .map(|t| t.with_timezone(&tz).format("%Y-%m-%d").to_string())
-            .unwrap_or_default();
-        let entry = self.deltas.entry((day, key.property, key.kind, key.zone, key.name)).or_default();
-        entry.0 += sign;
+    pub(super) fn add(&mut self, tz: chrono_tz::Tz, key: RollupKey, dwell_ms: Option<i64>, sign: i64) {
+        let slot = key.at.div_euclid(900_000);
+        if self.last_day.as_ref().is_none_or(|(s, _)| *s != slot) {
+            let day = chrono::DateTime::from_timestamp_millis(key.at)
+                .map(|t| t.with_timezone(&tz).format("%Y-%m-%d").to_string())
+                .unwrap_or_default();
+            self.last_day = Some((slot, day));
+        }
+        let day = self.last_day.as_ref().map(|(_, d)| d.as_str()).unwrap_or_default();
+        let parts = [key.property.unwrap_or_default(), day, key.kind, key.zone.unwrap_or_default(), key.name.unwrap_or_default()];
+        // Hash the borrowed parts; the owned key is built only the first time it is seen.
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        for part in parts {
+            hasher.update(part.as_bytes());
+            hasher.update(&[0]);
+        }
+        let (_, counts) = self.deltas.entry(hasher.digest()).or_insert_with(|| {
+            let [property, day, kind, zone, name] = parts.map(str::to_string);
+            ((property, day, kind, zone, name), [0; 3])
+        });
+        counts[0] += sign;
         if let Some(ms) = dwell_ms {
-            entry.1 += sign * ms;
-            entry.2 += sign;
+            counts[1] += sign * ms;
+            counts[2] += sign;
         }
     }
 
-    fn flush(self, conn: &Connection) -> Result<(), StoreError> {
-        let mut upsert = conn.prepare_cached(
-            "INSERT INTO daily_rollup (day, property_id, kind, zone, name, events, dwell_ms, dwell_events)
+    pub(super) fn merge(&mut self, other: Rollup) {
+        for (hash, (cell, [events, dwell, dwell_events])) in other.deltas {
+            let (_, counts) = self.deltas.entry(hash).or_insert_with(|| (cell, [0; 3]));
+            counts[0] += events;
+            counts[1] += dwell;
+            counts[2] += dwell_events;
+        }
+    }
+
+    pub(super) fn flush(self, conn: &Connection) -> Result<(), StoreError> {
+        let mut per_property = conn.prepare_cached(
+            "INSERT INTO daily_rollup (property_id, day, kind, zone, name, events, dwell_ms, dwell_events)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT (property_id, day, kind, zone, name) DO UPDATE SET
                  events = events + excluded.events, dwell_ms = dwell_ms + excluded.dwell_ms,
                  dwell_events = dwell_events + excluded.dwell_events",
         )?;
-        for ((day, property, kind, zone, name), (events, dwell, dwell_events)) in self.deltas {
-            upsert.execute(params![day, property, kind, zone, name, events, dwell, dwell_events])?;
+        let mut totals = conn.prepare_cached(
+            "INSERT INTO daily_totals (day, kind, zone, name, events, dwell_ms, dwell_events)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (kind, day, zone, name) DO UPDATE SET
+                 events = events + excluded.events, dwell_ms = dwell_ms + excluded.dwell_ms,
+                 dwell_events = dwell_events + excluded.dwell_events",
+        )?;
+        for ((property, day, kind, zone, name), [events, dwell, dwell_events]) in self.deltas.into_values() {
+            per_property.execute(params![property, day, kind, zone, name, events, dwell, dwell_events])?;
+            totals.execute(params![day, kind, zone, name, events, dwell, dwell_events])?;
         }
         Ok(())
     }
@@ -621,7 +673,6 @@ impl Rollup {
 
 /// Adds (`sign` 1) or removes (-1) a whole tour's events from the roll-up under `property`.
 fn rollup_tour(ctx: &mut WriteCtx, tour_id: i64, property: Option<&str>, sign: i64) -> Result<(), StoreError> {
-    let mut rollup = Rollup::default();
     let mut rows = ctx.conn.prepare_cached(
         "SELECT occurred_at, kind, zone, coalesce(name, event_type), dwell_ms FROM events WHERE session_id = ?1",
     )?;
@@ -629,8 +680,8 @@ fn rollup_tour(ctx: &mut WriteCtx, tour_id: i64, property: Option<&str>, sign: i
     while let Some(r) = rows.next()? {
         let (at, kind, zone, name, dwell): (i64, String, Option<String>, Option<String>, Option<i64>) =
             (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?);
-        rollup.add(ctx.options.tz, RollupKey::new(at, property, &kind, zone.as_deref(), name.as_deref()), dwell, sign);
+        let key = RollupKey { at, property, kind: &kind, zone: zone.as_deref(), name: name.as_deref() };
+        ctx.rollup.add(ctx.options.tz, key, dwell, sign);
     }
-    drop(rows);
-    rollup.flush(ctx.conn)
+    Ok(())
 }
