@@ -290,9 +290,10 @@ fn resend_key(f: &mut Fields, event: &NewEvent, idempotency_key: Option<&str>) -
 /// A resend is recognisable by an explicit id, or by an identical body that carries its own time.
 pub fn dedupe_key(explicit_id: Option<&str>, timed_body: Option<&str>) -> Option<i64> {
     let hash = |tag: &[u8], text: &str| {
-        let mut bytes = tag.to_vec();
-        bytes.extend_from_slice(text.as_bytes());
-        xxhash_rust::xxh3::xxh3_64(&bytes) as i64
+        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
+        hasher.update(tag);
+        hasher.update(text.as_bytes());
+        hasher.digest() as i64
     };
     explicit_id.map(|id| hash(b"id:", id)).or_else(|| timed_body.map(|body| hash(b"body:", body)))
 }

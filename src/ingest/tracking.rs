@@ -63,9 +63,16 @@ pub struct Batch {
     pub total: usize,
 }
 
-/// Deserialises `text` as `T`, reporting the failing JSON path under `prefix`.
-fn typed<'a, T: Deserialize<'a>>(text: &'a str, prefix: &str) -> Result<T, FieldError> {
+/// The JSON path prefix of an event: `events[3]` in a batch, nothing for a single event. Built
+/// only when an error needs it.
+fn prefix(index: Option<usize>) -> String {
+    index.map(|i| format!("events[{i}]")).unwrap_or_default()
+}
+
+/// Deserialises `text` as `T`, reporting the failing JSON path under the event's prefix.
+fn typed<'a, T: Deserialize<'a>>(text: &'a str, index: Option<usize>) -> Result<T, FieldError> {
     serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_str(text)).map_err(|e| {
+        let prefix = prefix(index);
         let path = e.path().to_string();
         let field = match (prefix.is_empty(), path.as_str()) {
             (true, ".") => "body".to_string(),
@@ -80,16 +87,16 @@ fn typed<'a, T: Deserialize<'a>>(text: &'a str, prefix: &str) -> Result<T, Field
 }
 
 pub fn event(text: &str, tz: Tz) -> Result<NewEvent, FieldError> {
-    one(text, "", tz)
+    one(text, None, tz)
 }
 
 pub fn batch(text: &str, tz: Tz) -> Result<Batch, FieldError> {
-    let envelope: BatchIn = typed(text, "")?;
+    let envelope: BatchIn = typed(text, None)?;
     let total = envelope.events.len();
     let mut events = Vec::with_capacity(total);
     let mut errors = Vec::new();
     for (i, raw) in envelope.events.iter().enumerate() {
-        match one(raw.get(), &format!("events[{i}]"), tz) {
+        match one(raw.get(), Some(i), tz) {
             Ok(event) => events.push(event),
             Err(e) => errors.push(e),
         }
@@ -97,9 +104,12 @@ pub fn batch(text: &str, tz: Tz) -> Result<Batch, FieldError> {
     Ok(Batch { session_ref: envelope.session_id.filter(|s| !s.trim().is_empty()), events, errors, total })
 }
 
-fn one(text: &str, prefix: &str, tz: Tz) -> Result<NewEvent, FieldError> {
-    let field = |name: &str| if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") };
-    let e: TrackingEventIn = typed(text, prefix)?;
+fn one(text: &str, index: Option<usize>, tz: Tz) -> Result<NewEvent, FieldError> {
+    let field = |name: &str| match index {
+        None => name.to_string(),
+        Some(_) => format!("{}.{name}", prefix(index)),
+    };
+    let e: TrackingEventIn = typed(text, index)?;
     if e.event_type.trim().is_empty() {
         return Err(FieldError { field: field("event_type"), reason: "must not be empty".into() });
     }

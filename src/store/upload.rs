@@ -144,22 +144,29 @@ fn store_events(
     let at = meta.received_at;
     let sent = events.len();
     // Resolve every event's tour first: the inbox row names the upload's tour.
-    let mut tours: HashMap<Option<String>, TourRow> = HashMap::new();
+    let mut tours: Vec<TourRow> = Vec::new();
     let mut event_tours = Vec::with_capacity(events.len());
-    for event in &events {
-        let reference = event.session_ref.clone().or_else(|| upload_ref.map(str::to_string));
-        if !tours.contains_key(&reference) {
-            let backdate = match &event.dwell {
-                Some(DwellInput::Duration { parsed: Ok(ms), .. }) if *ms <= ctx.options.max_dwell_ms => *ms,
-                _ => 0,
+    {
+        let mut by_reference: HashMap<Option<&str>, usize> = HashMap::new();
+        for event in &events {
+            let reference = event.session_ref.as_deref().or(upload_ref);
+            let index = match by_reference.get(&reference) {
+                Some(index) => *index,
+                None => {
+                    let backdate = match &event.dwell {
+                        Some(DwellInput::Duration { parsed: Ok(ms), .. }) if *ms <= ctx.options.max_dwell_ms => *ms,
+                        _ => 0,
+                    };
+                    tours.push(resolve_tour(ctx, &meta.device_key, reference, at, backdate)?);
+                    by_reference.insert(reference, tours.len() - 1);
+                    tours.len() - 1
+                }
             };
-            let tour = resolve_tour(ctx, &meta.device_key, reference.as_deref(), at, backdate)?;
-            tours.insert(reference.clone(), tour);
+            event_tours.push(index);
         }
-        event_tours.push(reference);
     }
     let first_tour = match event_tours.first() {
-        Some(reference) => tours[reference].id,
+        Some(index) => tours[*index].id,
         // An empty batch still names (or opens) its tour, so the answer can report it.
         None => resolve_tour(ctx, &meta.device_key, upload_ref, at, 0)?.id,
     };
@@ -170,8 +177,8 @@ fn store_events(
     let mut per_tour: HashMap<i64, i64> = HashMap::new();
     let mut stored = 0usize;
     let mut insert = ctx.conn.prepare_cached(INSERT_EVENT)?;
-    for (event, reference) in events.into_iter().zip(event_tours) {
-        let tour = &tours[&reference];
+    for (event, index) in events.into_iter().zip(event_tours) {
+        let tour = &tours[index];
         let dwell = resolve_dwell(ctx.conn, ctx.options.max_dwell_ms, tour, &event)?;
         let occurred_at = event.occurred_at.or(dwell.ended_at).unwrap_or(at);
         let detail = event.tracking.unwrap_or_default();
@@ -219,7 +226,7 @@ fn store_events(
     }
     drop(insert);
     let mut first_tour_info = None;
-    for tour in tours.values() {
+    for tour in &tours {
         let info = touch_tour(ctx, tour.id, at, per_tour.get(&tour.id).copied().unwrap_or(0))?;
         if tour.id == first_tour {
             first_tour_info = Some(info);
