@@ -247,7 +247,7 @@ async fn bench(args: BenchArgs) -> Result<(), String> {
     reader_latencies.sort_unstable();
     for (size, connections) in [(100usize, 8usize), (5_000, 4)] {
         let probe = Probe::start(server.pid());
-        let (clients, url) = (clients.clone(), batch_url.clone());
+        let (clients, url) = (self::clients(connections)?, batch_url.clone());
         let events = Arc::new(tracking_events(size));
         let outcome = drive(connections, phase, move |c, sequence| {
             // Each upload is one tour's batch: its own session id, so no event is a resend.

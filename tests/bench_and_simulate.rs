@@ -1,0 +1,58 @@
+//! `nexero simulate` tours are accepted in full by a real appliance, and `nexero bench` runs end to
+//! end (a short smoke run: the figures themselves are read by people, never asserted).
+#![cfg(unix)]
+
+mod common;
+
+use std::process::Command;
+
+use common::TestServer;
+
+fn binary() -> String {
+    std::env::var("NEXERO_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_nexero").to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn simulated_headsets_complete_tours_the_appliance_fully_accepts() {
+    let server = TestServer::start().await;
+    let base = server.base.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(binary())
+            .args(["simulate", "--headsets", "3", "--interval-ms", "10", "--seconds", "4", "--url", &base])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains(" 0 failed"), "{stdout}");
+
+    assert_eq!(server.count("SELECT count(*) FROM inbox WHERE outcome = 'rejected'"), 0, "every simulated body is understood");
+    let completed = server.count("SELECT count(*) FROM tour_sessions WHERE status = 'completed' AND external_id IS NOT NULL");
+    assert!(completed >= 3, "each headset finished at least one tour, got {completed}");
+    assert_eq!(server.count("SELECT count(DISTINCT device_key) FROM tour_sessions"), 3);
+    // Each tour starts with a garbage view and POI duration, flagged, never counted as dwell.
+    let flagged = server.count("SELECT count(*) FROM events WHERE dwell_invalid IS NOT NULL AND dwell_ms IS NULL");
+    assert!(flagged >= 2 * completed, "{flagged} flagged for {completed} tours");
+    let kinds = server.count("SELECT count(DISTINCT kind) FROM events");
+    assert!(kinds >= 3, "views, POIs and unit selections");
+    server.stop().await;
+}
+
+#[test]
+fn bench_runs_end_to_end_and_prints_every_section() {
+    let output = Command::new(binary()).args(["bench", "--seconds", "1", "--headsets", "4", "--large-events", "20000"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    for section in ["CEILINGS", "raw rusqlite insert", "minimal axum handler", "APPLIANCE", "READ SIDE", "bench finished"] {
+        assert!(stdout.contains(section), "missing {section}:\n{stdout}");
+    }
+    let load_lines: Vec<&str> = stdout.lines().filter(|l| l.contains("% of ")).collect();
+    assert_eq!(load_lines.len(), 4, "{stdout}");
+    for line in load_lines {
+        let errors = line.split("% of").next().unwrap().split_whitespace().rev().nth(1).unwrap();
+        assert_eq!(errors, "0", "a load phase had failed requests: {line}");
+    }
+    assert_eq!(stdout.lines().filter(|l| l.starts_with("2000")).count(), 2, "both read-side data sets:\n{stdout}");
+}
