@@ -16,7 +16,8 @@ pub struct SimulateArgs {
     /// The appliance to send to
     #[arg(long, default_value = "http://127.0.0.1:8000")]
     pub url: String,
-    /// Milliseconds between two events of one headset (real headsets: about 1000)
+    /// Milliseconds between two events of one headset (real headsets: about 1000; 0: as fast as
+    /// the appliance answers, for soak runs)
     #[arg(long, default_value_t = 1000)]
     pub interval_ms: u64,
     /// Stop after this many seconds
@@ -42,9 +43,11 @@ async fn simulate(args: SimulateArgs) -> std::process::ExitCode {
         tasks.push(tokio::spawn(async move {
             let client = reqwest::Client::new();
             let mut headset = Headset::new(index, seed);
-            let mut ticker = tokio::time::interval(interval);
+            let mut ticker = (!interval.is_zero()).then(|| tokio::time::interval(interval));
             while Instant::now() < deadline {
-                ticker.tick().await;
+                if let Some(ticker) = ticker.as_mut() {
+                    ticker.tick().await;
+                }
                 let before = headset.tours();
                 match post(&client, &url, &headset.device.clone(), headset.next_body()).await {
                     Ok(()) => sent.fetch_add(1, Ordering::Relaxed),
