@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 use crate::app::AppState;
 use crate::error::{AppError, Result};
-use crate::model::{Action, Applied, DwellInput, NewEvent, UploadMeta};
+use crate::model::{Action, Applied, DwellInput, NewEvent, TourInfo, UploadMeta};
 use crate::store::now_ms;
 
 /// Headers a headset may use to identify itself; without one, its address is its identity.
@@ -122,10 +122,9 @@ fn seconds(ms: Option<i64>) -> Value {
 
 /// `POST /session` (+ `/sessions`): every generation of headset payload.
 async fn universal(State(state): State<AppState>, received: Received) -> Result<Response> {
-    let ok_status = StatusCode::CREATED;
     let action = parse::universal(&received.meta.body, received.idempotency_key.as_deref(), state.parse);
     let described = action.as_ref().ok().cloned();
-    let applied = store(&state, received, ok_status, action).await?;
+    let applied = store(&state, received, StatusCode::CREATED, action).await?;
     Ok((StatusCode::CREATED, Json(universal_answer(&state, described, &applied))).into_response())
 }
 
@@ -189,13 +188,12 @@ fn event_answer(state: &AppState, event: &NewEvent, applied: &Applied) -> Value 
 
 /// `POST /event`: a flexible event; `event_type` is required, every other key is kept.
 async fn flexible_event(State(state): State<AppState>, received: Received) -> Result<Response> {
-    let ok_status = StatusCode::CREATED;
     let action = parse::flexible(&received.meta.body, received.idempotency_key.as_deref(), state.parse);
     let event_type = match &action {
         Ok(Action::Events { events, .. }) => events[0].event_type.clone(),
         _ => String::new(),
     };
-    let applied = store(&state, received, ok_status, action).await?;
+    let applied = store(&state, received, StatusCode::CREATED, action).await?;
     let tour = applied.tour.as_ref();
     Ok((
         StatusCode::CREATED,
@@ -208,9 +206,8 @@ async fn flexible_event(State(state): State<AppState>, received: Received) -> Re
 
 /// `POST /tracking/event` (+ `/events`): one structured tracking event.
 async fn tracking_event(State(state): State<AppState>, received: Received) -> Result<Response> {
-    let ok_status = StatusCode::ACCEPTED;
     let action = parse::tracking_event(&received.meta.body, state.parse);
-    let applied = store(&state, received, ok_status, action).await?;
+    let applied = store(&state, received, StatusCode::ACCEPTED, action).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(json!({"status": "received", "timestamp": iso(now_ms()),
@@ -223,12 +220,11 @@ async fn tracking_event(State(state): State<AppState>, received: Received) -> Re
 /// `POST /tracking/batch` (+ `/batch`): many events; valid ones are stored, invalid ones are
 /// counted as failed with their field paths (the whole body stays in the inbox).
 async fn tracking_batch(State(state): State<AppState>, received: Received) -> Result<Response> {
-    let ok_status = StatusCode::ACCEPTED;
     let (action, errors, total) = match parse::tracking_batch(&received.meta.body, state.parse) {
         Ok(batch) => (Ok(batch.action), batch.errors, batch.total),
         Err(e) => (Err(e), vec![], 0),
     };
-    let applied = store(&state, received, ok_status, action).await?;
+    let applied = store(&state, received, StatusCode::ACCEPTED, action).await?;
     let processed = applied.stored + applied.duplicates;
     let success_rate = if total == 0 { 0.0 } else { (processed as f64 * 10000.0 / total as f64).round() / 100.0 };
     Ok((
@@ -241,32 +237,31 @@ async fn tracking_batch(State(state): State<AppState>, received: Received) -> Re
         .into_response())
 }
 
+/// The tour as the boundary endpoints report it.
+fn tour_answer(tour: Option<&TourInfo>) -> Value {
+    json!({
+        "status": "success",
+        "session_id": tour.map(|t| &t.uuid),
+        "external_session_id": tour.and_then(|t| t.external_id.as_ref()),
+        "started_at": tour.map(|t| iso(t.started_at)),
+        "ended_at": tour.and_then(|t| t.ended_at).map(iso),
+        "duration_seconds": seconds(tour.and_then(|t| t.duration_ms)),
+        "received_at": iso(now_ms()),
+    })
+}
+
 /// `POST /session/start`: opens a tour explicitly (documented upstream, never implemented there).
 async fn session_start(State(state): State<AppState>, received: Received) -> Result<Response> {
-    let ok_status = StatusCode::CREATED;
     let action = parse::session_start(&received.meta.body, state.parse);
-    let applied = store(&state, received, ok_status, action).await?;
-    let tour = applied.tour.as_ref();
-    Ok((
-        StatusCode::CREATED,
-        Json(json!({"status": "success", "session_id": tour.map(|t| &t.uuid),
-                    "external_session_id": tour.and_then(|t| t.external_id.as_ref()),
-                    "started_at": tour.map(|t| iso(t.started_at)), "received_at": iso(now_ms())})),
-    )
-        .into_response())
+    let applied = store(&state, received, StatusCode::CREATED, action).await?;
+    Ok((StatusCode::CREATED, Json(tour_answer(applied.tour.as_ref()))).into_response())
 }
 
 /// `POST /session/end`: closes the named tour like a summary would.
 async fn session_end(State(state): State<AppState>, received: Received) -> Result<Response> {
-    let ok_status = StatusCode::OK;
     let action = parse::session_end(&received.meta.body, state.parse);
-    let applied = store(&state, received, ok_status, action).await?;
-    let tour = applied.tour.as_ref();
-    Ok(Json(json!({"status": "success", "session_id": tour.map(|t| &t.uuid),
-                   "external_session_id": tour.and_then(|t| t.external_id.as_ref()),
-                   "started_at": tour.map(|t| iso(t.started_at)), "ended_at": tour.and_then(|t| t.ended_at).map(iso),
-                   "duration_seconds": seconds(tour.and_then(|t| t.duration_ms))}))
-    .into_response())
+    let applied = store(&state, received, StatusCode::OK, action).await?;
+    Ok(Json(tour_answer(applied.tour.as_ref())).into_response())
 }
 
 /// `GET /session/{id}/status`: by our UUID or the headset's own id; 200 `not_found` otherwise,
@@ -291,8 +286,7 @@ async fn session_status(State(state): State<AppState>, Path(id): Path<String>) -
 
 /// `POST /session/{id}/heartbeat` (+ `/heartbeat/{id}`): keeps an active tour from timing out.
 async fn heartbeat(State(state): State<AppState>, Path(id): Path<String>, received: Received) -> Result<Response> {
-    let ok_status = StatusCode::OK;
-    let applied = store(&state, received, ok_status, Ok(Action::Heartbeat { session_ref: id.clone() })).await?;
+    let applied = store(&state, received, StatusCode::OK, Ok(Action::Heartbeat { session_ref: id.clone() })).await?;
     if applied.session_missing {
         return Err(AppError::NotFound(format!("Session not found: {id}")));
     }
