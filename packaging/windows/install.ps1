@@ -8,9 +8,9 @@
     failure, logs to %ProgramData%\Nexero\logs and the Event Log. Then starts it and shows its status.
 
     Upgrade: run the same script next to the new nexero.exe. It stops the service (uploads in
-    flight are answered, the database is closed cleanly), copies the database to
-    <data directory>\backups\ before the new version migrates it, keeps the data directory and
-    port the service had, installs the new program and starts it again.
+    flight are answered, the database is closed cleanly), keeps the data directory and port the
+    service had, installs the new program and starts it again. When the new version changes the
+    database schema it first copies the database to <data directory>\backups\.
 
 .PARAMETER Port
     TCP port for headsets and the dashboard. Default: 8000, or the installed service's port on an upgrade.
@@ -66,20 +66,6 @@ if ((Get-Service -Name 'Nexero' -ErrorAction SilentlyContinue) -and (Test-Path -
     }
     Write-Host 'Upgrading: stopping the service (it answers uploads in flight and closes the database cleanly)'
     Invoke-Nexero @('service', 'stop')
-
-    # Back up the database before the new version migrates it.
-    $db = Join-Path $DataDir 'nexero.db'
-    if (Test-Path -LiteralPath $db) {
-        $backups = Join-Path $DataDir 'backups'
-        New-Item -ItemType Directory -Force -Path $backups | Out-Null
-        $oldVersion = ((& $Target --version) -replace '^nexero\s*', '').Trim()
-        $backup = Join-Path $backups ("nexero-{0}-{1}.db" -f $oldVersion, (Get-Date -Format 'yyyyMMdd-HHmmss'))
-        Copy-Item -LiteralPath $db -Destination $backup
-        foreach ($suffix in '-wal', '-shm') {
-            if (Test-Path -LiteralPath "$db$suffix") { Copy-Item -LiteralPath "$db$suffix" -Destination "$backup$suffix" }
-        }
-        Write-Host "Backed up the database to $backup"
-    }
 }
 
 New-Item -ItemType Directory -Force -Path $InstallDir | Out-Null

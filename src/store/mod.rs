@@ -81,6 +81,11 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// Where upgrades put a copy of the database before migrating it: `backups/` beside the file.
+fn backup_dir(database: &Path) -> PathBuf {
+    database.parent().unwrap_or(Path::new(".")).join("backups")
+}
+
 /// Settings every connection gets: WAL, foreign keys, a busy timeout.
 pub(crate) fn configure(conn: &Connection, durability: Durability) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;
@@ -115,7 +120,7 @@ impl Store {
             )));
         }
         configure(&conn, options.durability)?;
-        migrate::migrate(&mut conn)?;
+        migrate::migrate(&mut conn, &backup_dir(&options.path))?;
         let durability = options.durability;
         let manager = SqliteConnectionManager::file(&options.path)
             .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection};
 use uuid::Uuid;
 
 use super::upload::{Rollup, RollupKey, INSERT_EVENT, INSERT_INBOX};
-use super::{configure, migrate, StoreError};
+use super::{backup_dir, configure, migrate, StoreError};
 use crate::config::Durability;
 
 const VIEWS: &[&str] = &["Home", "Location", "Amenities", "Floor_Plan", "Unit_Overview", "Balcony_View", "Lobby"];
@@ -91,7 +91,7 @@ fn open_fresh(path: &Path, durability: Durability) -> Result<Connection, StoreEr
     let mut conn = Connection::open(path)?;
     conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
     configure(&conn, durability)?;
-    migrate::migrate(&mut conn)?;
+    migrate::migrate(&mut conn, &backup_dir(path))?;
     Ok(conn)
 }
 
