@@ -11,12 +11,13 @@ pub mod tracking;
 
 use std::net::SocketAddr;
 
-use axum::body::to_bytes;
+use axum::body::Body;
 use axum::extract::{ConnectInfo, FromRequest, Path, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use http_body_util::BodyExt;
 use serde_json::{json, Value};
 
 use crate::app::AppState;
@@ -60,16 +61,8 @@ impl FromRequest<AppState> for Received {
         let headers = &parts.headers;
         let header_text =
             |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
-        if header_text(header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<usize>().ok()).is_some_and(|n| n > limit) {
-            return Err(AppError::PayloadTooLarge { limit });
-        }
-        let body = to_bytes(body, limit).await.map_err(|e| {
-            if std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>()) {
-                AppError::PayloadTooLarge { limit }
-            } else {
-                AppError::bad_request(format!("could not read the request body: {e}"))
-            }
-        })?;
+        let declared = header_text(header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<usize>().ok());
+        let body = read_body(body, declared, limit).await?;
         let client_addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
         let device_key = DEVICE_HEADERS
             .iter()
@@ -84,12 +77,42 @@ impl FromRequest<AppState> for Received {
                 client_addr: client_addr.map(|a| a.to_string()).unwrap_or_default(),
                 device_key,
                 content_type: header_text(header::CONTENT_TYPE.as_str()).map(str::to_string),
-                body: body.to_vec(),
+                body,
                 ok_status: 0,
             },
             idempotency_key: header_text(IDEMPOTENCY_HEADER).map(str::to_string),
         })
     }
+}
+
+/// How far past the limit an oversized body is still read (and discarded) before the connection
+/// is closed instead.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Reads the body within `limit` bytes. An oversized body is read to its end and discarded, so the
+/// client has finished sending when the 413 comes and reads it instead of a broken pipe.
+async fn read_body(mut body: Body, declared: Option<usize>, limit: usize) -> Result<Vec<u8>> {
+    if declared.is_some_and(|n| n > DRAIN_LIMIT) {
+        return Err(AppError::PayloadTooLarge { limit });
+    }
+    let mut data = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut received = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| AppError::bad_request(format!("could not read the request body: {e}")))?;
+        let Ok(chunk) = frame.into_data() else { continue };
+        received += chunk.len();
+        if received <= limit {
+            data.extend_from_slice(&chunk);
+        } else if received > DRAIN_LIMIT {
+            break;
+        } else {
+            data = Vec::new();
+        }
+    }
+    if received > limit {
+        return Err(AppError::PayloadTooLarge { limit });
+    }
+    Ok(data)
 }
 
 /// Stores the upload; a refused upload is kept in the inbox before its error is answered.
