@@ -80,6 +80,7 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartError> {
                 max_dwell_ms: settings.max_dwell_secs as i64 * 1000,
                 idle_timeout_ms: settings.session_idle_timeout_secs as i64 * 1000,
                 min_free_bytes: settings.min_free_disk_mb * 1_000_000,
+                queue_capacity: settings.max_queued_uploads,
             },
         })
         .map_err(|source| StartError::Database { path: path.display().to_string(), source })

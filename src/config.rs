@@ -43,6 +43,8 @@ pub struct Settings {
     pub max_dwell_secs: u64,
     /// Below this much free disk space uploads are refused with 503 instead of risking the file.
     pub min_free_disk_mb: u64,
+    /// Uploads that may wait for the database; beyond this new ones get 503 with Retry-After.
+    pub max_queued_uploads: usize,
     pub durability: Durability,
     /// Log filter, e.g. "info" or "nexero=debug".
     pub log: String,
@@ -59,6 +61,7 @@ impl Default for Settings {
             max_body_bytes: 8 * 1024 * 1024,
             max_dwell_secs: 4 * 3600,
             min_free_disk_mb: 200,
+            max_queued_uploads: 4096,
             durability: Durability::Full,
             log: "info".into(),
         }
@@ -100,6 +103,11 @@ pub struct Overrides {
     #[arg(long, global = true, value_name = "MB")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_free_disk_mb: Option<u64>,
+    /// Uploads waiting for the database before new ones get 503 + Retry-After
+    /// [env: NEXERO_MAX_QUEUED_UPLOADS] [default: 4096]
+    #[arg(long, global = true, value_name = "N")]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_queued_uploads: Option<usize>,
     /// full: fsync every commit; normal: faster, may lose the last commits on power loss
     /// [env: NEXERO_DURABILITY] [default: full]
     #[arg(long, global = true, value_enum)]
@@ -172,6 +180,11 @@ impl Settings {
                  (default 8388608)",
                 self.max_body_bytes
             )));
+        }
+        if self.max_queued_uploads == 0 {
+            return Err(ConfigError(
+                "max_queued_uploads = 0 would refuse every upload. Fix: use a positive number (default 4096)".into(),
+            ));
         }
         if self.max_dwell_secs == 0 {
             return Err(ConfigError(

@@ -178,6 +178,57 @@ async fn storage_trouble_is_a_503_with_retry_after_and_nothing_is_claimed() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn overload_is_a_503_with_retry_after_and_a_retry_stores_everything_once() {
+    // One upload may wait for the writer; a burst of tour-end batches must overflow that queue.
+    let server = TestServer::start_with(|o| o.max_queued_uploads = Some(1)).await;
+    const UPLOADS: usize = 24;
+    const EVENTS: usize = 2000;
+    let bodies: Vec<String> = (0..UPLOADS).map(|i| batch_of(EVENTS, &format!("s-burst-{i}")).to_string()).collect();
+    let send = |body: String| {
+        let request = server.client.post(server.url(BATCH)).header("content-type", "application/json").body(body);
+        async move {
+            let response = request.send().await.expect("request sent");
+            let status = response.status().as_u16();
+            let retry_after = response.headers().get("retry-after").map(|v| v.to_str().unwrap().to_string());
+            (status, retry_after, response.json::<Value>().await.unwrap())
+        }
+    };
+    let burst: Vec<_> = bodies.iter().cloned().map(|body| tokio::spawn(send(body))).collect();
+    let mut answers = Vec::new();
+    for upload in burst {
+        answers.push(upload.await.unwrap());
+    }
+
+    let accepted = answers.iter().filter(|(status, ..)| *status == 202).count();
+    let refused: Vec<usize> = (0..UPLOADS).filter(|i| answers[*i].0 == 503).collect();
+    assert_eq!(accepted + refused.len(), UPLOADS, "only 202 or 503: {answers:?}");
+    assert!(!refused.is_empty(), "a queue of one must overflow under {UPLOADS} concurrent batches");
+    for i in &refused {
+        let (_, retry_after, answer) = &answers[*i];
+        assert_eq!((retry_after.as_deref(), answer["code"].as_str()), (Some("1"), Some("OVERLOADED")), "{answer}");
+    }
+    // Nothing was claimed for the refused uploads...
+    assert_eq!(server.count("SELECT count(*) FROM events"), (accepted * EVENTS) as i64);
+    assert_eq!(server.count("SELECT count(*) FROM inbox"), accepted as i64);
+    // ...and a headset that retries them, as told, ends with every event stored once.
+    for i in refused {
+        let mut tries = 0;
+        loop {
+            let (status, ..) = send(bodies[i].clone()).await;
+            if status == 202 {
+                break;
+            }
+            tries += 1;
+            assert!(tries < 50 && status == 503, "retry answered {status}");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    assert_eq!(server.count("SELECT count(*) FROM events"), (UPLOADS * EVENTS) as i64);
+    assert_eq!(server.count("SELECT count(DISTINCT session_id) FROM events"), UPLOADS as i64);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_newer_database_is_refused_with_a_clear_message() {
     let data_dir = tempfile::tempdir().unwrap();
     let conn = rusqlite::Connection::open(data_dir.path().join("nexero.db")).unwrap();

@@ -382,7 +382,7 @@ async fn read_side(dir: &Path, events: u64) -> Result<(), String> {
     let store = Store::open(StoreOptions {
         path: path.clone(),
         durability: Durability::Full,
-        writer: WriterOptions { tz: chrono_tz::UTC, max_dwell_ms: 4 * 3_600_000, idle_timeout_ms: 600_000, min_free_bytes: 0 },
+        writer: WriterOptions { tz: chrono_tz::UTC, max_dwell_ms: 4 * 3_600_000, idle_timeout_ms: 600_000, min_free_bytes: 0, queue_capacity: 4096 },
     })
     .map_err(|e| e.to_string())?;
     let (from, to) = days_back(90);

@@ -19,8 +19,6 @@ use super::{now_ms, StoreError};
 
 /// Requests taken into one transaction at most, so one commit stays short.
 const MAX_GROUP_JOBS: usize = 1024;
-/// Requests that may wait for the writer before uploads are refused with 503.
-const QUEUE_CAPACITY: usize = 4096;
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
 const DISK_CHECK_EVERY: Duration = Duration::from_secs(1);
 
@@ -30,6 +28,8 @@ pub struct WriterOptions {
     pub max_dwell_ms: i64,
     pub idle_timeout_ms: i64,
     pub min_free_bytes: u64,
+    /// Requests that may wait for the writer before new ones are refused (503).
+    pub queue_capacity: usize,
 }
 
 /// What a request's closure sees on the writer thread.
@@ -90,7 +90,7 @@ pub struct Writer {
 
 impl Writer {
     pub fn start(conn: Connection, options: WriterOptions, db_path: PathBuf) -> Result<Writer, StoreError> {
-        let (sender, receiver) = mpsc::sync_channel(QUEUE_CAPACITY);
+        let (sender, receiver) = mpsc::sync_channel(options.queue_capacity);
         let queued = Arc::new(AtomicUsize::new(0));
         let thread_queued = queued.clone();
         std::thread::Builder::new()
