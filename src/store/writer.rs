@@ -130,7 +130,10 @@ impl Writer {
     /// Lets the writer finish what is queued, checkpoint the WAL and exit.
     pub async fn shutdown(&self) {
         let (done, wait) = oneshot::channel();
-        if self.sender.send(Message::Stop(done)).is_ok() {
+        // The queue may be full: wait for room off the async threads.
+        let sender = self.sender.clone();
+        let queued = tokio::task::spawn_blocking(move || sender.send(Message::Stop(done)).is_ok()).await;
+        if queued.unwrap_or(false) {
             let _ = wait.await;
         }
     }
