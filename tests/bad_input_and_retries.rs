@@ -97,9 +97,16 @@ async fn oversized_bodies_get_413_but_a_whole_tour_batch_fits() {
     let (status, answer) = server.post(BATCH, &big).await;
     assert_eq!((status, answer["processed"].as_i64()), (202, Some(5000)), "{answer}");
     let huge = format!("{{\"event_type\": \"x\", \"blob\": \"{}\"}}", "a".repeat(2 * 1024 * 1024));
-    let (status, answer) = server.post_raw("/api/v1/unreal/event", huge).await;
+    let (status, answer) = server.post_raw("/api/v1/unreal/event", huge.clone()).await;
     assert_eq!((status, answer["code"].as_str()), (413, Some("PAYLOAD_TOO_LARGE")), "{answer}");
     assert_eq!(server.count("SELECT count(*) FROM events"), 5000);
+    // The refusal is in the inbox with the start of what was sent, like any refused upload.
+    let (kept, detail): (Vec<u8>, String) = server
+        .db()
+        .query_row("SELECT body, detail FROM inbox WHERE status = 413 AND outcome = 'rejected'", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    assert_eq!((kept.len(), &kept[..20]), (64 * 1024, &huge.as_bytes()[..20]));
+    assert!(detail.contains(&format!("{} bytes sent", huge.len())), "{detail}");
     server.stop().await;
 }
 

@@ -51,18 +51,16 @@ struct Received {
     idempotency_key: Option<String>,
 }
 
-/// Reads the body within the configured limit; an oversized body is refused with 413.
+/// Reads the body within the configured limit; an oversized body is refused with 413 and its
+/// start is kept in the inbox like any other refused upload.
 impl FromRequest<AppState> for Received {
     type Rejection = AppError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self> {
         let (parts, body) = request.into_parts();
-        let limit = state.settings.max_body_bytes;
         let headers = &parts.headers;
         let header_text =
             |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).filter(|v| !v.is_empty());
-        let declared = header_text(header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<usize>().ok());
-        let body = read_body(body, declared, limit).await?;
         let client_addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
         let device_key = DEVICE_HEADERS
             .iter()
@@ -70,30 +68,48 @@ impl FromRequest<AppState> for Received {
             .map(|key| key.chars().take(128).collect())
             .or_else(|| client_addr.map(|a| a.ip().to_string()))
             .unwrap_or_else(|| "unknown".into());
-        Ok(Received {
-            meta: UploadMeta {
-                received_at: now_ms(),
-                endpoint: format!("{} {}", parts.method, parts.uri.path()),
-                client_addr: client_addr.map(|a| a.to_string()).unwrap_or_default(),
-                device_key,
-                content_type: header_text(header::CONTENT_TYPE.as_str()).map(str::to_string),
-                body,
-                ok_status: 0,
-            },
-            idempotency_key: header_text(IDEMPOTENCY_HEADER).map(str::to_string),
-        })
+        let meta = UploadMeta {
+            received_at: now_ms(),
+            endpoint: format!("{} {}", parts.method, parts.uri.path()),
+            client_addr: client_addr.map(|a| a.to_string()).unwrap_or_default(),
+            device_key,
+            content_type: header_text(header::CONTENT_TYPE.as_str()).map(str::to_string),
+            body: Vec::new(),
+            ok_status: 0,
+        };
+        let idempotency_key = header_text(IDEMPOTENCY_HEADER).map(str::to_string);
+        let limit = state.settings.max_body_bytes;
+        let declared = header_text(header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<usize>().ok());
+        match read_body(body, declared, limit).await? {
+            BodyRead::Within(body) => Ok(Received { meta: UploadMeta { body, ..meta }, idempotency_key }),
+            BodyRead::TooLarge { sample, size } => {
+                let error = AppError::PayloadTooLarge { limit };
+                let reason = format!("{error}: {size}; the first {} bytes are kept", sample.len());
+                let rejected = Action::Rejected { status: error.status().as_u16(), reason };
+                state.store.apply(UploadMeta { body: sample, ..meta }, rejected).await?;
+                Err(error)
+            }
+        }
     }
 }
 
 /// How far past the limit an oversized body is still read (and discarded) before the connection
 /// is closed instead.
 const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+/// How much of an oversized body the inbox keeps: enough to see what sent it.
+const OVERSIZED_SAMPLE: usize = 64 * 1024;
 
-/// Reads the body within `limit` bytes. An oversized body is read to its end and discarded, so the
-/// client has finished sending when the 413 comes and reads it instead of a broken pipe.
-async fn read_body(mut body: Body, declared: Option<usize>, limit: usize) -> Result<Vec<u8>> {
-    if declared.is_some_and(|n| n > DRAIN_LIMIT) {
-        return Err(AppError::PayloadTooLarge { limit });
+enum BodyRead {
+    Within(Vec<u8>),
+    /// `size` says how large it was, as far as it was read.
+    TooLarge { sample: Vec<u8>, size: String },
+}
+
+/// Reads the body within `limit` bytes. An oversized body is read to its end (keeping its start),
+/// so the client has finished sending when the 413 comes and reads it instead of a broken pipe.
+async fn read_body(mut body: Body, declared: Option<usize>, limit: usize) -> Result<BodyRead> {
+    if let Some(declared) = declared.filter(|n| *n > DRAIN_LIMIT) {
+        return Ok(BodyRead::TooLarge { sample: Vec::new(), size: format!("Content-Length {declared}, not read") });
     }
     let mut data = Vec::with_capacity(declared.unwrap_or(0).min(limit));
     let mut received = 0usize;
@@ -104,15 +120,20 @@ async fn read_body(mut body: Body, declared: Option<usize>, limit: usize) -> Res
         if received <= limit {
             data.extend_from_slice(&chunk);
         } else if received > DRAIN_LIMIT {
-            break;
+            data.truncate(OVERSIZED_SAMPLE);
+            return Ok(BodyRead::TooLarge { sample: data, size: format!("over {DRAIN_LIMIT} bytes, not read to the end") });
         } else {
-            data = Vec::new();
+            // Past the limit: keep only the sample while draining the rest.
+            let room = OVERSIZED_SAMPLE.saturating_sub(data.len());
+            data.extend_from_slice(&chunk[..room.min(chunk.len())]);
+            data.truncate(OVERSIZED_SAMPLE);
+            data.shrink_to_fit();
         }
     }
     if received > limit {
-        return Err(AppError::PayloadTooLarge { limit });
+        return Ok(BodyRead::TooLarge { sample: data, size: format!("{received} bytes sent") });
     }
-    Ok(data)
+    Ok(BodyRead::Within(data))
 }
 
 /// Stores the upload; a refused upload is kept in the inbox before its error is answered.
