@@ -107,3 +107,8 @@ CREATE TABLE meta (
     key    TEXT PRIMARY KEY,
     value  TEXT NOT NULL
 ) WITHOUT ROWID;
+
+-- migration: 2
+
+-- The upload's Idempotency-Key header, so `nexero reprocess` recognises resends as the live path does.
+ALTER TABLE inbox ADD COLUMN idempotency_key TEXT;

@@ -12,6 +12,8 @@ pub struct UploadMeta {
     pub device_key: String,
     pub content_type: Option<String>,
     pub body: Vec<u8>,
+    /// The `Idempotency-Key` header: a resent upload with the same key is not stored twice.
+    pub idempotency_key: Option<String>,
     /// The status answered when the upload is stored (201 or 202, by endpoint).
     pub ok_status: u16,
 }

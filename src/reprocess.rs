@@ -29,7 +29,7 @@ pub async fn run(settings: &Settings) -> Result<Report, StartError> {
         after = *last;
         for (inbox_id, meta) in page {
             report.examined += 1;
-            let Some(Ok(action)) = parse::reparse(&meta.endpoint, &meta.body, ctx) else {
+            let Some(Ok(action)) = parse::reparse(&meta.endpoint, &meta.body, meta.idempotency_key.as_deref(), ctx) else {
                 report.still_rejected += 1;
                 continue;
             };

@@ -22,9 +22,30 @@ async fn refused_uploads_are_recovered_by_a_newer_parser() {
     )
     .unwrap();
 
+    // The same refused upload sent twice with one Idempotency-Key: recovered once.
+    for _ in 0..2 {
+        conn.execute(
+            "INSERT INTO inbox (received_at, endpoint, client_addr, device_key, body, status, outcome, detail, idempotency_key)
+             VALUES (?1, 'POST /api/v1/unreal/session', '10.0.0.8:5000', 'retrying-headset', ?2, 400, 'rejected',
+                     'unknown payload', 'visit-7')",
+            rusqlite::params![day_ago, br#"{"Connect_Type": "Walk-in"}"#.to_vec()],
+        )
+        .unwrap();
+    }
+
     let settings = common::settings(data_dir.path(), |_| {});
     let report = nexero::reprocess::run(&settings).await.unwrap();
-    assert_eq!((report.examined, report.recovered, report.events, report.still_rejected), (2, 1, 1, 1));
+    assert_eq!((report.examined, report.recovered, report.events, report.still_rejected), (4, 3, 2, 1));
+    let walk_ins: i64 = conn.query_row("SELECT count(*) FROM events WHERE name = 'Walk-in'", [], |r| r.get(0)).unwrap();
+    assert_eq!(walk_ins, 1, "the resend with the same Idempotency-Key is not stored twice");
+    let outcomes: Vec<String> = conn
+        .prepare("SELECT outcome FROM inbox WHERE device_key = 'retrying-headset' ORDER BY id")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(outcomes, ["stored", "duplicate"]);
 
     let (outcome, status, tour_device): (String, i64, String) = conn
         .query_row(

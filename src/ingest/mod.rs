@@ -48,7 +48,6 @@ pub fn router() -> Router<AppState> {
 /// An upload read off the wire, before parsing.
 struct Received {
     meta: UploadMeta,
-    idempotency_key: Option<String>,
 }
 
 /// Reads the body within the configured limit; an oversized body is refused with 413 and its
@@ -75,13 +74,13 @@ impl FromRequest<AppState> for Received {
             device_key,
             content_type: header_text(header::CONTENT_TYPE.as_str()).map(str::to_string),
             body: Vec::new(),
+            idempotency_key: header_text(IDEMPOTENCY_HEADER).map(str::to_string),
             ok_status: 0,
         };
-        let idempotency_key = header_text(IDEMPOTENCY_HEADER).map(str::to_string);
         let limit = state.settings.max_body_bytes;
         let declared = header_text(header::CONTENT_LENGTH.as_str()).and_then(|v| v.parse::<usize>().ok());
         match read_body(body, declared, limit).await? {
-            BodyRead::Within(body) => Ok(Received { meta: UploadMeta { body, ..meta }, idempotency_key }),
+            BodyRead::Within(body) => Ok(Received { meta: UploadMeta { body, ..meta } }),
             BodyRead::TooLarge { sample, size } => {
                 let error = AppError::PayloadTooLarge { limit };
                 let reason = format!("{error}: {size}; the first {} bytes are kept", sample.len());
@@ -166,7 +165,7 @@ fn seconds(ms: Option<i64>) -> Value {
 
 /// `POST /session` (+ `/sessions`): every generation of headset payload.
 async fn universal(State(state): State<AppState>, received: Received) -> Result<Response> {
-    let action = parse::universal(&received.meta.body, received.idempotency_key.as_deref(), state.parse);
+    let action = parse::universal(&received.meta.body, received.meta.idempotency_key.as_deref(), state.parse);
     let described = action.as_ref().ok().cloned();
     let applied = store(&state, received, StatusCode::CREATED, action).await?;
     Ok((StatusCode::CREATED, Json(universal_answer(&state, described, &applied))).into_response())
@@ -232,7 +231,7 @@ fn event_answer(state: &AppState, event: &NewEvent, applied: &Applied) -> Value 
 
 /// `POST /event`: a flexible event; `event_type` is required, every other key is kept.
 async fn flexible_event(State(state): State<AppState>, received: Received) -> Result<Response> {
-    let action = parse::flexible(&received.meta.body, received.idempotency_key.as_deref(), state.parse);
+    let action = parse::flexible(&received.meta.body, received.meta.idempotency_key.as_deref(), state.parse);
     let event_type = match &action {
         Ok(Action::Events { events, .. }) => events[0].event_type.clone(),
         _ => String::new(),

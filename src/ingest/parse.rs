@@ -87,11 +87,11 @@ pub fn session_end(body: &[u8], ctx: ParseContext) -> Result<Action, AppError> {
 
 /// Parses a body kept in the inbox as its endpoint would; `None` for endpoints with nothing to
 /// re-read (heartbeats, status).
-pub fn reparse(endpoint: &str, body: &[u8], ctx: ParseContext) -> Option<Result<Action, AppError>> {
+pub fn reparse(endpoint: &str, body: &[u8], idempotency_key: Option<&str>, ctx: ParseContext) -> Option<Result<Action, AppError>> {
     let path = endpoint.strip_prefix("POST ")?.strip_prefix("/api/v1/unreal")?;
     Some(match path {
-        "/session" | "/sessions" => universal(body, None, ctx),
-        "/event" => flexible(body, None, ctx),
+        "/session" | "/sessions" => universal(body, idempotency_key, ctx),
+        "/event" => flexible(body, idempotency_key, ctx),
         "/tracking/event" | "/events" => tracking_event(body, ctx),
         "/tracking/batch" | "/batch" => tracking_batch(body, ctx).map(|b| b.action),
         "/session/start" => session_start(body, ctx),

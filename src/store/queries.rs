@@ -83,7 +83,7 @@ pub fn health_facts(conn: &Connection, path: &Path, queued_writes: usize) -> Res
 /// Uploads we could not understand (answered 400 or 422), oldest first, after `after_id`.
 pub fn rejected_uploads(conn: &Connection, after_id: i64, limit: usize) -> Result<Vec<(i64, UploadMeta)>, StoreError> {
     let mut statement = conn.prepare_cached(
-        "SELECT id, received_at, endpoint, client_addr, device_key, content_type, body FROM inbox
+        "SELECT id, received_at, endpoint, client_addr, device_key, content_type, body, idempotency_key FROM inbox
          WHERE outcome = 'rejected' AND status IN (400, 422) AND id > ?1 ORDER BY id LIMIT ?2",
     )?;
     let rows = statement.query_map(rusqlite::params![after_id, limit as i64], |r| {
@@ -96,6 +96,7 @@ pub fn rejected_uploads(conn: &Connection, after_id: i64, limit: usize) -> Resul
                 device_key: r.get(4)?,
                 content_type: r.get(5)?,
                 body: r.get(6)?,
+                idempotency_key: r.get(7)?,
                 ok_status: 0,
             },
         ))

@@ -105,7 +105,7 @@ pub fn raw_insert_ceiling(path: &Path, rows: usize, per_transaction: usize, dura
          VALUES (?1, 'bench', 'active', 0, 0, 0, 0)",
         [Uuid::now_v7().to_string()],
     )?;
-    conn.execute(INSERT_INBOX, params![0, "bench", "", "bench", None::<String>, b"{}".to_vec(), 202, "stored", "", 0, 1])?;
+    conn.execute(INSERT_INBOX, params![0, "bench", "", "bench", None::<String>, b"{}".to_vec(), 202, "stored", "", 0, 1, None::<String>])?;
     let mut rng = fastrand::Rng::with_seed(7);
     let now = super::now_ms();
     let prepared: Vec<Row> = (0..rows).map(|i| tracking_row(&mut rng, now + i as i64)).collect();
@@ -192,7 +192,8 @@ pub fn load(path: &Path, spec: &SyntheticSpec) -> Result<Loaded, StoreError> {
                 "stored",
                 row.kind,
                 1,
-                tour_id
+                tour_id,
+                None::<String>
             ])?;
             insert_row(&mut insert, &row, tour_id, conn.last_insert_rowid())?;
             let key = RollupKey { at: row.occurred_at, property: Some(&property), kind: row.kind, zone: row.zone, name: Some(row.name) };

@@ -27,8 +27,8 @@ pub(super) const INSERT_EVENT: &str =
 /// How every upload is kept.
 pub(super) const INSERT_INBOX: &str =
     "INSERT INTO inbox (received_at, endpoint, client_addr, device_key, content_type, body, status, outcome,
-         detail, events_stored, session_id)
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+         detail, events_stored, session_id, idempotency_key)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)";
 
 /// Slack allowed between a dwell time and the tour's own length (clock granularity, rounding).
 const TOUR_LENGTH_SLACK_MS: i64 = 60_000;
@@ -316,7 +316,8 @@ fn record_inbox(
         outcome,
         detail,
         events,
-        session_id
+        session_id,
+        meta.idempotency_key
     ])?;
     Ok(conn.last_insert_rowid())
 }
