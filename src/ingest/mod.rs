@@ -110,7 +110,8 @@ async fn read_body(mut body: Body, declared: Option<usize>, limit: usize) -> Res
     if let Some(declared) = declared.filter(|n| *n > DRAIN_LIMIT) {
         return Ok(BodyRead::TooLarge { sample: Vec::new(), size: format!("Content-Length {declared}, not read") });
     }
-    let mut data = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    // Trust Content-Length for the first allocation only up to 1 MiB: it is the client's claim.
+    let mut data = Vec::with_capacity(declared.unwrap_or(0).min(limit).min(1 << 20));
     let mut received = 0usize;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| AppError::bad_request(format!("could not read the request body: {e}")))?;
