@@ -41,14 +41,7 @@ async fn malformed_bodies_get_400s_that_say_where_and_are_kept() {
     assert_eq!((status, answer["errors"][0]["field"].as_str()), (400, Some("View")), "{answer}");
 
     // Every refused body is in the inbox, byte for byte, and the earlier event is untouched.
-    let kept: Vec<Vec<u8>> = server
-        .db()
-        .prepare("SELECT body FROM inbox WHERE outcome = 'rejected' ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let kept: Vec<Vec<u8>> = common::column(&server.db(), "SELECT body FROM inbox WHERE outcome = 'rejected' ORDER BY id");
     assert_eq!(kept.len(), 5);
     assert_eq!(kept[1], b"{\"View\": \"Ho\xffme\", \"TotalDuration\": \"0:01\"}".to_vec());
     assert_eq!(server.count("SELECT count(*) FROM events"), 1);

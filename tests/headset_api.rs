@@ -169,14 +169,7 @@ async fn the_g5_shapes_and_sesh_id_linkage() {
         .await;
     assert_eq!((status, answer["event_type"].as_str()), (201, Some("session_summary")));
     assert_eq!(server.count("SELECT count(*) FROM tour_sessions"), 1, "all linked to one tour by sesh_id");
-    let kinds: Vec<String> = server
-        .db()
-        .prepare("SELECT kind FROM events ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let kinds: Vec<String> = common::column(&server.db(), "SELECT kind FROM events ORDER BY id");
     assert_eq!(kinds, ["view", "poi", "poi", "unit_selection", "unit_selection", "connect"]);
     let gym: (String, String, i64, i64) = server
         .db()
@@ -195,14 +188,7 @@ async fn a_datetime_in_a_duration_field_means_time_since_the_previous_view() {
         let (status, _) = server.post(UNIVERSAL, &json!({"ViewMode": "Home", "Duration": at, "sesh_id": "T"})).await;
         assert_eq!(status, 201);
     }
-    let dwell: Vec<i64> = server
-        .db()
-        .prepare("SELECT dwell_ms FROM events ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let dwell: Vec<i64> = common::column(&server.db(), "SELECT dwell_ms FROM events ORDER BY id");
     assert_eq!(dwell[1], 25_000);
     server.stop().await;
 }

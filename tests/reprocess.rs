@@ -38,13 +38,7 @@ async fn refused_uploads_are_recovered_by_a_newer_parser() {
     assert_eq!((report.examined, report.recovered, report.events, report.still_rejected), (4, 3, 2, 1));
     let walk_ins: i64 = conn.query_row("SELECT count(*) FROM events WHERE name = 'Walk-in'", [], |r| r.get(0)).unwrap();
     assert_eq!(walk_ins, 1, "the resend with the same Idempotency-Key is not stored twice");
-    let outcomes: Vec<String> = conn
-        .prepare("SELECT outcome FROM inbox WHERE device_key = 'retrying-headset' ORDER BY id")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+    let outcomes: Vec<String> = common::column(&conn, "SELECT outcome FROM inbox WHERE device_key = 'retrying-headset' ORDER BY id");
     assert_eq!(outcomes, ["stored", "duplicate"]);
 
     let (outcome, status, tour_device): (String, i64, String) = conn

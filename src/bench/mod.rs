@@ -17,7 +17,7 @@ use headset::Headset;
 use load::{drive, post, Outcome};
 use process::Probe;
 
-use crate::config::Durability;
+use crate::config::{Durability, Settings};
 use crate::store::synthetic::{self, SyntheticSpec};
 use crate::store::{analytics, now_ms, Store, StoreOptions, WriterOptions};
 
@@ -382,7 +382,7 @@ async fn read_side(dir: &Path, events: u64) -> Result<(), String> {
     let store = Store::open(StoreOptions {
         path: path.clone(),
         durability: Durability::Full,
-        writer: WriterOptions { tz: chrono_tz::UTC, max_dwell_ms: 4 * 3_600_000, idle_timeout_ms: 600_000, min_free_bytes: 0, queue_capacity: 4096 },
+        writer: WriterOptions { tz: chrono_tz::UTC, max_dwell_ms: 4 * 3_600_000, idle_timeout_ms: 600_000, min_free_bytes: 0, queue_capacity: Settings::default().max_queued_uploads },
     })
     .map_err(|e| e.to_string())?;
     let (from, to) = days_back(90);

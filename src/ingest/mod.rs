@@ -84,9 +84,7 @@ impl FromRequest<AppState> for Received {
             BodyRead::TooLarge { sample, size } => {
                 let error = AppError::PayloadTooLarge { limit };
                 let reason = format!("{error}: {size}; the first {} bytes are kept", sample.len());
-                let rejected = Action::Rejected { status: error.status().as_u16(), reason };
-                state.store.apply(UploadMeta { body: sample, ..meta }, rejected).await?;
-                Err(error)
+                Err(refuse(state, UploadMeta { body: sample, ..meta }, error, reason).await)
             }
         }
     }
@@ -147,10 +145,19 @@ async fn store(
     match action {
         Ok(action) => Ok(state.store.apply(meta, action).await?),
         Err(error) => {
-            let rejected = Action::Rejected { status: error.status().as_u16(), reason: error.summary() };
-            state.store.apply(meta, rejected).await?;
-            Err(error)
+            let reason = error.summary();
+            Err(refuse(state, meta, error, reason).await)
         }
+    }
+}
+
+/// Keeps a refused upload in the inbox and gives back the error to answer (or the storage error,
+/// when even the refusal could not be kept).
+async fn refuse(state: &AppState, meta: UploadMeta, error: AppError, reason: String) -> AppError {
+    let rejected = Action::Rejected { status: error.status().as_u16(), reason };
+    match state.store.apply(meta, rejected).await {
+        Ok(_) => error,
+        Err(storage) => storage.into(),
     }
 }
 

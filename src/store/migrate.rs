@@ -27,7 +27,11 @@ fn migrations() -> Vec<(i64, &'static str)> {
 
 /// The schema version this binary writes.
 pub fn latest_version() -> i64 {
-    migrations().last().map(|(v, _)| *v).unwrap_or(0)
+    last_version(&migrations())
+}
+
+fn last_version(migrations: &[(i64, &str)]) -> i64 {
+    migrations.last().map(|(v, _)| *v).unwrap_or(0)
 }
 
 /// Brings the file up to this binary's schema; refuses a file written by a newer binary. Before
@@ -39,7 +43,7 @@ pub fn migrate(conn: &mut Connection, backup_dir: &Path) -> Result<(), StoreErro
 
 fn apply(conn: &mut Connection, migrations: &[(i64, &str)], backup_dir: &Path) -> Result<(), StoreError> {
     let current: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    let latest = migrations.last().map(|(v, _)| *v).unwrap_or(0);
+    let latest = last_version(migrations);
     if current > latest {
         return Err(StoreError::Incompatible(format!(
             "the database was written by a newer Nexero (schema version {current}; this binary knows up to \

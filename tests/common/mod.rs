@@ -8,6 +8,11 @@ use rusqlite::Connection;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
+/// The first column of every row `sql` returns, in order.
+pub fn column<T: rusqlite::types::FromSql>(conn: &Connection, sql: &str) -> Vec<T> {
+    conn.prepare(sql).unwrap().query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+}
+
 pub struct TestServer {
     pub base: String,
     pub data_dir: tempfile::TempDir,
