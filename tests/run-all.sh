@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test suite of Nexero Showroom, installing what the suites need when it is missing.
-# This is the README's test command; .ci/run calls it.
+# This is the README's test command; .ci/run calls it. Once the tools are on the machine it runs
+# offline: each stage checks for its tools first and calls apt (through need_packages in
+# tests/lib/install.sh) only for what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +14,7 @@ NEXERO_BIN="$PWD/target/release/nexero" cargo test --locked
 
 # ---------------------------------------------------------------------------------------------
 # Windows stage: cross-build nexero.exe and test console mode and the Windows service under Wine
-# (installs mingw-w64 and wine itself). Never skipped: a failure here fails the run.
+# (installs mingw-w64, wine and the Rust target itself, only when missing). Never skipped: a
+# failure here fails the run.
 echo "== windows service (cross-built exe under wine)"
 bash tests/windows/service-test.sh

@@ -2,9 +2,12 @@
 # Windows stage: cross-builds nexero.exe (x86_64-pc-windows-gnu, debug) and runs it under Wine:
 # console mode, then the real service path through Wine's service manager (install, start,
 # RUNNING, /health, an upload, sc stop -> STOPPED, a bad configuration -> STOPPED with the
-# service-specific exit code, uninstall). Recipe and pitfalls: shared/reference/windows.md.
+# service-specific exit code, uninstall). Recipe and pitfalls: docs/windows-under-wine.md.
+# Installs mingw-w64, wine and the Rust target only when they are missing, so that it runs
+# offline once they are there.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+source tests/lib/install.sh
 started=$SECONDS
 
 CONSOLE_PORT=18083
@@ -12,13 +15,22 @@ SERVICE_PORT=18084
 SVC=Nexero
 
 echo "== windows: packages (mingw-w64 cross compiler, wine)"
-export DEBIAN_FRONTEND=noninteractive
-# Installed unconditionally: a fresh CI machine has neither, and apt-get install is idempotent.
-apt-get update -qq
-apt-get install -y -qq --no-install-recommends gcc-mingw-w64-x86-64-win32 wine wine64 curl >/dev/null
+# Each is checked first; apt runs (update + install of just the missing ones) only when one is
+# missing. wine64 puts no command on PATH ("wine" is the wrapper that runs it), hence the path.
+need_packages \
+    x86_64-w64-mingw32-gcc:gcc-mingw-w64-x86-64-win32 \
+    wine:wine \
+    wineserver:wine \
+    wineboot:wine \
+    /usr/lib/wine/wine64:wine64 \
+    curl:curl
 
 echo "== windows: rust target"
-if ! rustup target add x86_64-pc-windows-gnu; then
+# Added (a download from rustup's own server) only when it is not installed yet.
+installed_targets=$(rustup target list --installed 2>/dev/null || true)
+if grep -qx x86_64-pc-windows-gnu <<<"$installed_targets"; then
+    :
+elif ! rustup target add x86_64-pc-windows-gnu; then
     echo "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!" >&2
     echo "!! cannot download the Rust standard library for x86_64-pc-windows-gnu (rustup)." >&2
     echo "!! The Windows build and the Windows service test cannot run without it." >&2
@@ -35,6 +47,42 @@ WINEPREFIX=$(mktemp -d /tmp/nexero-wineprefix.XXXXXX)
 WORK=$(mktemp -d /tmp/nexero-winsvc.XXXXXX)
 export WINEPREFIX WINEDEBUG=-all WINEARCH=win64
 export WINEDLLOVERRIDES="mscoree,mshtml="   # never try to fetch Mono or Gecko
+# Wine's harmless chatter is kept out of the output; fail() prints all of it, unfiltered.
+SETUP_LOG=$WORK/wine-setup.log        # wineboot/wineserver output (Wine processes started in
+                                      # that session, e.g. services.exe, may write there too)
+WINE_STDERR_LOG=$WORK/wine-stderr.log # stderr of every foreground wine command
+CONSOLE_LOG=$WORK/console-stderr.log  # stderr of nexero.exe in console mode
+WINE_NOISE='^(it looks like wine32 is missing|multiarch needs to be enabled first'
+WINE_NOISE+='|execute "dpkg --add-architecture i386|apt-get install wine32|as root, please execute'
+WINE_NOISE+='|wine: created the configuration directory|wine: configuration in .* has been updated'
+WINE_NOISE+='|[0-9a-f]{4}:err:(rundll32|winediag|systray|explorer|ole|ntlm|mscoree|mshtml|wineboot|setupapi):'
+WINE_NOISE+=')|Could not find Wine (Gecko|Mono)'
+# Not filtered: any other err channel (e.g. sc.exe's own errors under WINEDEBUG=err+all).
+drop_wine_noise() { grep -v -E "$WINE_NOISE" || true; }
+# quiet_wine CMD...: runs a foreground command, shows its stderr without the noise, keeps its
+# exit code. The stderr goes through a file, not a pipe: a Wine child that outlives the command
+# (a freshly booted services.exe) would keep a pipe open and hang the script.
+quiet_wine() {
+    local rc=0
+    "$@" 2>"$WORK/last-stderr.txt" || rc=$?
+    cat "$WORK/last-stderr.txt" >>"$WINE_STDERR_LOG"
+    drop_wine_noise <"$WORK/last-stderr.txt" >&2
+    return "$rc"
+}
+PROGRAM_DATA="$WINEPREFIX/drive_c/ProgramData/Nexero"
+fail() {
+    echo "FAILED: $*" >&2
+    echo "--- service log files" >&2
+    cat "$PROGRAM_DATA"/logs/* >&2 2>/dev/null || echo "(none)" >&2
+    local log
+    for log in "$SETUP_LOG" "$WINE_STDERR_LOG" "$CONSOLE_LOG"; do
+        echo "--- $(basename "$log") (unfiltered)" >&2
+        if [[ -s $log ]]; then cat "$log" >&2; else echo "(empty)" >&2; fi
+    done
+    echo "--- sc query" >&2
+    timeout 30 wine sc query "$SVC" >&2 || true
+    exit 1
+}
 CONSOLE_PID=
 cleanup() {
     if [[ -n $CONSOLE_PID ]]; then kill "$CONSOLE_PID" 2>/dev/null || true; fi
@@ -47,28 +95,20 @@ cleanup() {
     rm -rf "$WINEPREFIX" "$WORK"
 }
 trap cleanup EXIT
-# The order matters (see the reference): create, let that session end, then one persistent
-# server that keeps services.exe and our service alive between wine commands.
-wineboot -i
-wineserver -w
-wineserver -p
-wine wineboot
+# The order matters (see docs/windows-under-wine.md): create, let that session end, then one
+# persistent server that keeps services.exe and our service alive between wine commands.
+# Their output (prefix creation chatter) goes to the setup log, which fail() prints.
+setup_step() { "$@" >>"$SETUP_LOG" 2>&1 || fail "wine setup: '$*' failed (exit $?)"; }
+setup_step wineboot -i
+setup_step wineserver -w
+setup_step wineserver -p
+setup_step wine wineboot
 x86_64-w64-mingw32-gcc -O2 -shared -s -o "$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll" \
     .ci/bcryptprimitives.c -ladvapi32
 
 cp target/x86_64-pc-windows-gnu/debug/nexero.exe "$WORK/"
 EXE="$WORK/nexero.exe"
-PROGRAM_DATA="$WINEPREFIX/drive_c/ProgramData/Nexero"
 winpath() { echo "Z:${1//\//\\}"; }
-
-fail() {
-    echo "FAILED: $*" >&2
-    echo "--- service log files" >&2
-    cat "$PROGRAM_DATA"/logs/* >&2 2>/dev/null || echo "(none)" >&2
-    echo "--- sc query" >&2
-    wine sc query "$SVC" >&2 || true
-    exit 1
-}
 health() { curl -fsS -m 2 "http://127.0.0.1:$1/health"; }
 wait_health() {
     for _ in $(seq 1 150); do
@@ -77,7 +117,7 @@ wait_health() {
     done
     return 1
 }
-sc_state() { timeout 30 wine sc query "$SVC" | sed -n 's/.*STATE *: *[0-9]* *\([A-Z_]*\).*/\1/p'; }
+sc_state() { quiet_wine timeout 30 wine sc query "$SVC" | sed -n 's/.*STATE *: *[0-9]* *\([A-Z_]*\).*/\1/p'; }
 wait_state() {
     for _ in $(seq 1 150); do
         if [[ $(sc_state) == "$1" ]]; then return 0; fi
@@ -92,7 +132,9 @@ upload() {
 }
 
 echo "== windows: console mode (nexero.exe serve), Ctrl-C"
-wine "$EXE" serve --bind 127.0.0.1 --port "$CONSOLE_PORT" --data-dir "$(winpath "$WORK/console")" &
+# Its stderr (nexero's log lines) is shown live, less Wine's noise; $! is still wine's own PID.
+wine "$EXE" serve --bind 127.0.0.1 --port "$CONSOLE_PORT" --data-dir "$(winpath "$WORK/console")" \
+    2> >(tee -a "$CONSOLE_LOG" | drop_wine_noise >&2) &
 CONSOLE_PID=$!
 wait_health "$CONSOLE_PORT" || fail "console mode did not answer /health on port $CONSOLE_PORT"
 H=$(health "$CONSOLE_PORT")
@@ -108,13 +150,13 @@ CONSOLE_PID=
 [[ ! -s $WORK/console/nexero.db-wal ]] || fail "console mode: the WAL was not checkpointed on Ctrl-C"
 
 echo "== windows: service install (twice: the second run, like an upgrade, updates it and keeps its settings)"
-FIRST=$(timeout 60 wine "$EXE" service install --bind 127.0.0.1 --port "$SERVICE_PORT")
+FIRST=$(quiet_wine timeout 60 wine "$EXE" service install --bind 127.0.0.1 --port "$SERVICE_PORT")
 echo "$FIRST"
-AGAIN=$(timeout 60 wine "$EXE" service install)
+AGAIN=$(quiet_wine timeout 60 wine "$EXE" service install)
 echo "$AGAIN"
 grep -q '^updated' <<<"$AGAIN" || fail "a second install did not update the existing service"
 KEY='HKLM\System\CurrentControlSet\Services\Nexero'
-REG=$(timeout 30 wine reg query "$KEY")
+REG=$(quiet_wine timeout 30 wine reg query "$KEY")
 echo "$REG"
 grep -q 'nexero.exe service run .*--data-dir C:\\ProgramData\\Nexero' <<<"$REG" \
     || fail "the service command line is not 'nexero.exe service run ... --data-dir C:\\ProgramData\\Nexero'"
@@ -125,17 +167,17 @@ grep -Eq 'DelayedAutostart +REG_DWORD +0x1' <<<"$REG" || grep -q 'does not suppo
     || fail "the service is not delayed-start"
 grep -q 'LocalSystem' <<<"$REG" || fail "the service does not run as LocalSystem"
 grep -q 'Nexero Showroom' <<<"$REG" || fail "no display name"
-SOURCE=$(timeout 30 wine reg query 'HKLM\System\CurrentControlSet\Services\EventLog\Application\Nexero' || true)
+SOURCE=$(quiet_wine timeout 30 wine reg query 'HKLM\System\CurrentControlSet\Services\EventLog\Application\Nexero' || true)
 grep -q EventMessageFile <<<"$SOURCE" || fail "no Event Log source"
 
 echo "== windows: service start -> RUNNING, /health, an upload"
-timeout 90 wine "$EXE" service start || fail "nexero service start failed"
+quiet_wine timeout 90 wine "$EXE" service start || fail "nexero service start failed"
 [[ $(sc_state) == RUNNING ]] || fail "sc query does not say RUNNING"
 wait_health "$SERVICE_PORT" || fail "the service did not answer /health"
 health "$SERVICE_PORT"
 echo
 [[ $(upload "$SERVICE_PORT") == 201 ]] || fail "the service did not store an upload"
-STATUS=$(timeout 60 wine "$EXE" service status)
+STATUS=$(quiet_wine timeout 60 wine "$EXE" service status)
 echo "$STATUS"
 grep -q 'state: *running' <<<"$STATUS" || fail "service status does not say running"
 grep -q "port: *$SERVICE_PORT" <<<"$STATUS" || fail "service status does not show the port"
@@ -145,7 +187,7 @@ grep -q 'last sync:' <<<"$STATUS" || fail "service status does not show the last
 SVCPID=$(pgrep -f 'nexero.exe service run' | head -1)   # look-up only; never killed by name
 
 echo "== windows: sc stop -> STOPPED, process gone, WAL checkpointed"
-timeout 30 wine sc stop "$SVC"
+quiet_wine timeout 30 wine sc stop "$SVC"
 wait_state STOPPED || fail "sc stop did not reach STOPPED"
 for _ in $(seq 1 100); do kill -0 "$SVCPID" 2>/dev/null || break; sleep 0.2; done
 if kill -0 "$SVCPID" 2>/dev/null; then fail "the service process is still alive after STOPPED"; fi
@@ -156,10 +198,11 @@ grep -q 'is running on' "$PROGRAM_DATA"/logs/nexero.*log || fail "no 'running' l
 grep -q 'database was closed cleanly' "$PROGRAM_DATA"/logs/nexero.*log || fail "no clean-stop line in the log file"
 
 echo "== windows: the upload survived the restart (sc start)"
-WINEDEBUG=err+all timeout 30 wine sc start "$SVC"   # sc.exe reports failures only on Wine's err channel
+# sc.exe reports failures only on Wine's err channel; that channel is not filtered.
+quiet_wine env WINEDEBUG=err+all timeout 30 wine sc start "$SVC" || fail "sc start failed"
 wait_health "$SERVICE_PORT" || fail "the service did not come back after sc start"
 grep -Eq '"tours":[1-9]' <<<"$(health "$SERVICE_PORT")" || fail "the stored tour is gone after a restart"
-timeout 90 wine "$EXE" service stop || fail "nexero service stop failed"
+quiet_wine timeout 90 wine "$EXE" service stop || fail "nexero service stop failed"
 [[ $(sc_state) == STOPPED ]] || fail "nexero service stop did not end in STOPPED"
 
 echo "== windows: a bad configuration ends in STOPPED with service exit code 2, not a hang"
@@ -167,12 +210,12 @@ printf 'site_timezone = "Mars/Olympus_Mons"\n' >"$PROGRAM_DATA/nexero.toml"
 bad_started=$SECONDS
 rc=0
 timeout 90 wine "$EXE" service start >"$WORK/bad-start.txt" 2>&1 || rc=$?
-cat "$WORK/bad-start.txt"
+drop_wine_noise <"$WORK/bad-start.txt"
 echo "(nexero service start exited with $rc after $((SECONDS - bad_started)) s)"
 [[ $rc != 0 ]] || fail "the service started with a bad configuration"
 grep -q 'exit code 2 (invalid configuration)' "$WORK/bad-start.txt" || fail "start did not explain the exit code"
 wait_state STOPPED || fail "a bad configuration did not end in STOPPED"
-Q=$(timeout 30 wine sc query "$SVC")
+Q=$(quiet_wine timeout 30 wine sc query "$SVC")
 echo "$Q"
 grep -Eq 'WIN32_EXIT_CODE *: *1066' <<<"$Q" || fail "the exit is not service-specific (1066)"
 grep -Eq 'SERVICE_EXIT_CODE *: *2\b' <<<"$Q" || fail "the service-specific exit code is not 2"
@@ -180,8 +223,8 @@ grep -q 'Mars/Olympus_Mons' "$PROGRAM_DATA"/logs/nexero.*log || fail "the log fi
 rm "$PROGRAM_DATA/nexero.toml"
 
 echo "== windows: uninstall while running stops, waits and removes; the data stays"
-timeout 90 wine "$EXE" service start || fail "the service did not start again after fixing the configuration"
-timeout 120 wine "$EXE" service uninstall || fail "nexero service uninstall failed"
+quiet_wine timeout 90 wine "$EXE" service start || fail "the service did not start again after fixing the configuration"
+quiet_wine timeout 120 wine "$EXE" service uninstall || fail "nexero service uninstall failed"
 if timeout 30 wine sc query "$SVC" >/dev/null 2>&1; then fail "the service is still registered"; fi
 if timeout 30 wine reg query "$KEY" >/dev/null 2>&1; then fail "the service's registry key is still there"; fi
 [[ -s $PROGRAM_DATA/nexero.db ]] || fail "uninstall deleted the data"
