@@ -3,19 +3,105 @@
 
 use serde::Serialize;
 
+/// Every headset route that takes an upload, under [`Endpoint::PREFIX`]. The one table of them:
+/// the router, the answers, the inbox and `nexero reprocess` all go by it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/session` and `/sessions`: every generation of headset payload.
+    Session,
+    Sessions,
+    /// A flexible event with `event_type`.
+    Event,
+    TrackingEvent,
+    Events,
+    TrackingBatch,
+    Batch,
+    SessionStart,
+    SessionEnd,
+    SessionHeartbeat,
+    Heartbeat,
+}
+
+impl Endpoint {
+    pub const PREFIX: &'static str = "/api/v1/unreal";
+    pub const ALL: [Endpoint; 11] = [
+        Endpoint::Session,
+        Endpoint::Sessions,
+        Endpoint::Event,
+        Endpoint::TrackingEvent,
+        Endpoint::Events,
+        Endpoint::TrackingBatch,
+        Endpoint::Batch,
+        Endpoint::SessionStart,
+        Endpoint::SessionEnd,
+        Endpoint::SessionHeartbeat,
+        Endpoint::Heartbeat,
+    ];
+
+    /// The route under the prefix, in the router's syntax.
+    pub fn route(self) -> &'static str {
+        match self {
+            Endpoint::Session => "/session",
+            Endpoint::Sessions => "/sessions",
+            Endpoint::Event => "/event",
+            Endpoint::TrackingEvent => "/tracking/event",
+            Endpoint::Events => "/events",
+            Endpoint::TrackingBatch => "/tracking/batch",
+            Endpoint::Batch => "/batch",
+            Endpoint::SessionStart => "/session/start",
+            Endpoint::SessionEnd => "/session/end",
+            Endpoint::SessionHeartbeat => "/session/{id}/heartbeat",
+            Endpoint::Heartbeat => "/heartbeat/{id}",
+        }
+    }
+
+    /// The status answered when an upload to this endpoint is stored.
+    pub fn success_status(self) -> u16 {
+        match self {
+            Endpoint::TrackingEvent | Endpoint::Events | Endpoint::TrackingBatch | Endpoint::Batch => 202,
+            Endpoint::SessionEnd | Endpoint::SessionHeartbeat | Endpoint::Heartbeat => 200,
+            Endpoint::Session | Endpoint::Sessions | Endpoint::Event | Endpoint::SessionStart => 201,
+        }
+    }
+
+    /// The endpoint and path an inbox row records (`POST /api/v1/unreal/session`).
+    pub fn from_inbox(recorded: &str) -> Option<(Endpoint, String)> {
+        let path = recorded.strip_prefix("POST ")?;
+        let route = path.strip_prefix(Endpoint::PREFIX)?;
+        let matches = |pattern: &str| {
+            let (mut a, mut b) = (pattern.split('/'), route.split('/'));
+            loop {
+                match (a.next(), b.next()) {
+                    (None, None) => return true,
+                    (Some(p), Some(s)) if p == s || (p.starts_with('{') && !s.is_empty()) => {}
+                    _ => return false,
+                }
+            }
+        };
+        Endpoint::ALL.into_iter().find(|e| matches(e.route())).map(|e| (e, path.to_owned()))
+    }
+}
+
 /// Where and how an upload arrived; kept verbatim in the inbox.
 #[derive(Clone, Debug)]
 pub struct UploadMeta {
     pub received_at: i64,
-    pub endpoint: String,
+    pub endpoint: Endpoint,
+    /// The path the headset called.
+    pub path: String,
     pub client_addr: String,
     pub device_key: String,
     pub content_type: Option<String>,
     pub body: Vec<u8>,
     /// The `Idempotency-Key` header: a resent upload with the same key is not stored twice.
     pub idempotency_key: Option<String>,
-    /// The status answered when the upload is stored (201 or 202, by endpoint).
-    pub ok_status: u16,
+}
+
+impl UploadMeta {
+    /// How the inbox records where the upload came in.
+    pub fn endpoint_text(&self) -> String {
+        format!("POST {}", self.path)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -137,6 +223,16 @@ pub struct Applied {
     pub tour: Option<TourInfo>,
     pub stored: usize,
     pub duplicates: usize,
+    /// The dwell time of the upload's first event, as the store judged it.
+    pub first_dwell: Option<DwellVerdict>,
     /// Heartbeat for a session that does not exist.
     pub session_missing: bool,
+}
+
+/// A reported dwell time as stored: the time counted (`None` when not counted) and whether it
+/// was accepted as a real dwell time.
+#[derive(Clone, Copy, Debug)]
+pub struct DwellVerdict {
+    pub ms: Option<i64>,
+    pub valid: bool,
 }

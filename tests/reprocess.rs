@@ -34,7 +34,7 @@ async fn refused_uploads_are_recovered_by_a_newer_parser() {
     }
 
     let settings = common::settings(data_dir.path(), |_| {});
-    let report = nexero::reprocess::run(&settings).await.unwrap();
+    let report = nexero::app::reprocess(&settings).await.unwrap();
     assert_eq!((report.examined, report.recovered, report.events, report.still_rejected), (4, 3, 2, 1));
     let walk_ins: i64 = conn.query_row("SELECT count(*) FROM events WHERE name = 'Walk-in'", [], |r| r.get(0)).unwrap();
     assert_eq!(walk_ins, 1, "the resend with the same Idempotency-Key is not stored twice");
@@ -60,6 +60,6 @@ async fn refused_uploads_are_recovered_by_a_newer_parser() {
     assert_eq!(external, "S-OLD");
 
     // Running it again changes nothing.
-    let again = nexero::reprocess::run(&settings).await.unwrap();
+    let again = nexero::app::reprocess(&settings).await.unwrap();
     assert_eq!((again.examined, again.recovered), (1, 0));
 }

@@ -1,35 +1,32 @@
-//! The application: shared state, the router, and `launch` — the seam tests and the service
-//! wrapper use (bind a listener, pass a shutdown future; the atuin pattern).
+//! The application: opens the store, builds the HTTP state, starts the background jobs on the
+//! supervisor, and serves — `launch` is the seam tests and the service wrapper use (bind a
+//! listener, pass a shutdown future; the atuin pattern).
+//!
+//! Shutdown is ordered: HTTP stops taking requests and answers those in flight → background
+//! jobs stop at a safe point → the writer drains its queue → WAL checkpoint.
 
-use std::future::Future;
+mod jobs;
+mod supervisor;
+
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::config::{ConfigError, Settings};
+use crate::http::system::SystemState;
+use crate::http::{self, AppState};
 use crate::ingest::payload::ParseContext;
-use crate::store::{Store, StoreError, StoreOptions, WriterOptions};
-use crate::{ingest, web};
+use crate::ingest::IngestState;
+use crate::store::{IngestOptions, Store, StoreError, StoreOptions, WriterOptions};
+use supervisor::Supervisor;
 
-/// Everything a handler needs; cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub store: Store,
-    pub settings: Arc<Settings>,
-    pub parse: ParseContext,
-    pub started: Instant,
-}
+/// How long uploads in flight may take to finish once shutdown starts.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
-impl AppState {
-    pub fn max_dwell_ms(&self) -> i64 {
-        self.settings.max_dwell_secs as i64 * 1000
-    }
-}
-
-/// Why the appliance could not start; each kind has its own process (and service) exit code.
+/// Why the appliance could not start or had to stop; each kind has its own process (and
+/// service) exit code, so the service manager restarts it and the admin can tell why.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
@@ -42,6 +39,8 @@ pub enum StartError {
     DataDir { path: String, source: std::io::Error },
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error("the database writer stopped unexpectedly; exiting so the service manager restarts the appliance (see the lines above)")]
+    WriterFailed,
 }
 
 impl StartError {
@@ -52,18 +51,12 @@ impl StartError {
             StartError::Bind { .. } => 3,
             StartError::Database { .. } | StartError::DataDir { .. } => 4,
             StartError::Serve(_) => 5,
+            StartError::WriterFailed => 6,
         }
     }
 }
 
-pub fn router(state: AppState) -> Router {
-    Router::new()
-        .nest("/api/v1/unreal", ingest::router())
-        .merge(web::router())
-        .with_state(state)
-}
-
-/// Opens the data directory and database (blocking work, off the async threads).
+/// Creates the data directory and opens the database (blocking work, off the async threads).
 pub async fn open_store(settings: &Settings) -> Result<Store, StartError> {
     let settings = settings.clone();
     tokio::task::spawn_blocking(move || {
@@ -75,13 +68,12 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartError> {
         Store::open(StoreOptions {
             path: path.clone(),
             durability: settings.durability,
-            writer: WriterOptions {
-                tz: settings.timezone()?,
-                max_dwell_ms: settings.max_dwell_secs as i64 * 1000,
-                idle_timeout_ms: settings.session_idle_timeout_secs as i64 * 1000,
-                min_free_bytes: settings.min_free_disk_mb * 1_000_000,
-                queue_capacity: settings.max_queued_uploads,
+            ingest: IngestOptions {
+                tz: settings.timezone(),
+                max_dwell_ms: settings.max_dwell_ms(),
+                idle_timeout_ms: settings.idle_timeout_ms(),
             },
+            writer: WriterOptions { min_free_bytes: settings.min_free_bytes(), queue_capacity: settings.max_queued_uploads },
         })
         .map_err(|source| StartError::Database { path: path.display().to_string(), source })
     })
@@ -89,8 +81,7 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartError> {
     .expect("opening the store does not panic")
 }
 
-/// Serves on `listener` until `shutdown` resolves, then lets in-flight uploads finish, stops the
-/// writer and checkpoints the WAL.
+/// Serves on `listener` until `shutdown` resolves (or the writer fails), then shuts down in order.
 pub async fn launch(
     settings: Settings,
     listener: TcpListener,
@@ -114,6 +105,21 @@ pub async fn serve(
     run(settings, store, listener, shutdown).await
 }
 
+/// `nexero reprocess`: re-reads the refused uploads with this version's parser. It holds the
+/// database's writer lock while it runs, like `serve`.
+pub async fn reprocess(settings: &Settings) -> Result<crate::ingest::reprocess::Report, StartError> {
+    let store = open_store(settings).await?;
+    let report = crate::ingest::reprocess::run(&store, ParseContext { tz: settings.timezone() }).await;
+    store.shutdown().await;
+    report.map_err(|source| StartError::Database { path: settings.database_path().display().to_string(), source })
+}
+
+/// What ended the serving.
+enum Stop {
+    Requested,
+    WriterFailed,
+}
+
 async fn run(
     settings: Settings,
     store: Store,
@@ -121,18 +127,64 @@ async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let state = AppState {
-        parse: ParseContext { tz: settings.timezone()? },
-        settings: Arc::new(settings),
-        store: store.clone(),
-        started: Instant::now(),
+        ingest: IngestState {
+            store: store.clone(),
+            parse: ParseContext { tz: settings.timezone() },
+            max_body_bytes: settings.max_body_bytes,
+        },
+        system: SystemState {
+            store: store.clone(),
+            started: Instant::now(),
+            data_dir: settings.data_dir.clone(),
+            min_free_bytes: settings.min_free_bytes(),
+            sync_configured: !settings.sync.url.is_empty(),
+        },
     };
+    let mut supervisor = Supervisor::new();
+    supervisor.spawn("idle-tour sweep", {
+        let store = store.clone();
+        move |token| jobs::close_idle_tours(store.clone(), token)
+    });
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, database = %store.path().display(), "Nexero Showroom is listening");
     }
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
-    tracing::info!("stopped accepting requests; finishing queued writes");
+
+    let (stopping, stopped) = tokio::sync::watch::channel(false);
+    let graceful = async move {
+        let mut stopped = stopped;
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(graceful).into_future();
+    tokio::pin!(server);
+    let why = tokio::select! {
+        served = &mut server => {
+            // The server ended by itself: only an accept error does that.
+            supervisor.shutdown().await;
+            store.shutdown().await;
+            return served.map_err(StartError::Serve);
+        }
+        () = shutdown => Stop::Requested,
+        () = store.writer_stopped() => Stop::WriterFailed,
+    };
+    if matches!(why, Stop::WriterFailed) {
+        tracing::error!("the database writer stopped unexpectedly; shutting down so the service manager restarts the appliance");
+    }
+    let _ = stopping.send(true);
+    let served = match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
+        Ok(served) => served,
+        Err(_) => {
+            tracing::warn!(seconds = SHUTDOWN_GRACE.as_secs(), "closing the connections still open after the grace period");
+            Ok(())
+        }
+    };
+    tracing::info!("stopped accepting requests; stopping background jobs");
+    supervisor.shutdown().await;
+    tracing::info!("finishing queued writes");
     store.shutdown().await;
     tracing::info!("database closed cleanly");
-    served.map_err(StartError::Serve)
+    match why {
+        Stop::WriterFailed => Err(StartError::WriterFailed),
+        Stop::Requested => served.map_err(StartError::Serve),
+    }
 }

@@ -80,7 +80,7 @@ pub async fn post(client: &reqwest::Client, url: &str, device: &str, body: Strin
         .body(body)
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| with_causes(&e))?;
     let status = response.status();
     // Read the answer fully so the connection is reused.
     let _ = response.bytes().await;
@@ -89,4 +89,16 @@ pub async fn post(client: &reqwest::Client, url: &str, device: &str, body: Strin
     } else {
         Err(format!("HTTP {status}"))
     }
+}
+
+/// An error with its causes: reqwest's own text ("error sending request") leaves out the reason
+/// ("Connection refused") that says what to fix.
+pub fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        text = format!("{text}: {c}");
+        cause = c.source();
+    }
+    text
 }

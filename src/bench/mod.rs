@@ -6,9 +6,10 @@ pub mod headset;
 mod load;
 mod process;
 pub mod simulate;
+mod synthetic;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -18,8 +19,8 @@ use load::{drive, post, Outcome};
 use process::Probe;
 
 use crate::config::{Durability, Settings};
-use crate::store::synthetic::{self, SyntheticSpec};
-use crate::store::{analytics, now_ms, Store, StoreOptions, WriterOptions};
+use crate::store::{analytics, now_ms, IngestOptions, Store, StoreOptions, WriterOptions};
+use synthetic::SyntheticSpec;
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
@@ -44,23 +45,8 @@ const RAW_INSERT_ROWS: usize = 300_000;
 const RAW_INSERT_PER_TRANSACTION: usize = 10_000;
 const QUERY_RUNS: usize = 30;
 
-pub fn run(args: BenchArgs) -> ExitCode {
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("the async runtime starts");
-    if let Some(port) = args.minimal_server {
-        runtime.block_on(serve_minimal(port));
-        return ExitCode::SUCCESS;
-    }
-    match runtime.block_on(bench(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("nexero bench: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
 /// The ceiling for HTTP: the smallest axum handler that reads a small JSON body and answers one.
-async fn serve_minimal(port: u16) {
+pub async fn serve_minimal(port: u16) {
     use axum::routing::post;
     let app = axum::Router::new().route(
         "/",
@@ -164,7 +150,7 @@ fn machine() -> String {
     format!("{cores} cores ({cpu}), {memory} memory, {} {}", std::env::consts::OS, std::env::consts::ARCH)
 }
 
-async fn bench(args: BenchArgs) -> Result<(), String> {
+pub async fn bench(args: BenchArgs) -> Result<(), String> {
     let started = Instant::now();
     let temp = tempfile::Builder::new().prefix("nexero-bench-").tempdir().map_err(|e| e.to_string())?;
     let dir = temp.path().to_path_buf();
@@ -382,15 +368,29 @@ async fn read_side(dir: &Path, events: u64) -> Result<(), String> {
     let store = Store::open(StoreOptions {
         path: path.clone(),
         durability: Durability::Full,
-        writer: WriterOptions { tz: chrono_tz::UTC, max_dwell_ms: 4 * 3_600_000, idle_timeout_ms: 600_000, min_free_bytes: 0, queue_capacity: Settings::default().max_queued_uploads },
+        ingest: IngestOptions { tz: chrono_tz::UTC, max_dwell_ms: 4 * 3_600_000, idle_timeout_ms: 600_000 },
+        writer: WriterOptions { min_free_bytes: 0, queue_capacity: Settings::default().max_queued_uploads },
     })
     .map_err(|e| e.to_string())?;
     let (from, to) = days_back(90);
-    let per_day = timed(|| store.tours_per_day(now_ms() - 90 * 86_400_000, 0)).await?;
-    let zone = timed(|| store.zone_dwell(loaded.sample_property.clone(), from.clone(), to.clone())).await?;
-    let pois = timed(|| store.top_names("poi".into(), from.clone(), to.clone(), 10)).await?;
-    let views = timed(|| store.top_names("view".into(), from.clone(), to.clone(), 10)).await?;
-    let timeline = timed(|| store.tour_timeline(loaded.sample_tour.clone())).await?;
+    let since = now_ms() - 90 * 86_400_000;
+    let per_day = timed(|| store.read(move |c| analytics::tours_per_day(c, since, 0))).await?;
+    let zone = timed(|| {
+        let (property, from, to) = (loaded.sample_property.clone(), from.clone(), to.clone());
+        store.read(move |c| analytics::zone_dwell(c, &property, &from, &to))
+    })
+    .await?;
+    let top = |kind: &'static str| {
+        let (from, to) = (from.clone(), to.clone());
+        store.read(move |c| analytics::top_names(c, kind, &from, &to, 10))
+    };
+    let pois = timed(|| top("poi")).await?;
+    let views = timed(|| top("view")).await?;
+    let timeline = timed(|| {
+        let tour = loaded.sample_tour.clone();
+        store.read(move |c| analytics::tour_timeline(c, &tour))
+    })
+    .await?;
     store.shutdown().await;
     println!(
         "{:<14} {:>10.1} {:>8.0} {:>9.0} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",

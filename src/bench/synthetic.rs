@@ -7,9 +7,9 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection};
 use uuid::Uuid;
 
-use super::upload::{Rollup, RollupKey, INSERT_EVENT, INSERT_INBOX};
-use super::{backup_dir, configure, migrate, StoreError};
 use crate::config::Durability;
+use crate::store::rollup::{Rollup, RollupKey};
+use crate::store::{backup_dir, configure, migrate, now_ms, StoreError, INSERT_EVENT, INSERT_INBOX};
 
 const VIEWS: &[&str] = &["Home", "Location", "Amenities", "Floor_Plan", "Unit_Overview", "Balcony_View", "Lobby"];
 const ZONES: &[&str] = &["Location", "Amenities", "Unit_A", "Unit_B", "Clubhouse", "Podium"];
@@ -91,7 +91,7 @@ fn open_fresh(path: &Path, durability: Durability) -> Result<Connection, StoreEr
     let mut conn = Connection::open(path)?;
     conn.query_row("PRAGMA journal_mode=WAL", [], |_| Ok(()))?;
     configure(&conn, durability)?;
-    migrate::migrate(&mut conn, &backup_dir(path))?;
+    migrate(&mut conn, &backup_dir(path))?;
     Ok(conn)
 }
 
@@ -107,7 +107,7 @@ pub fn raw_insert_ceiling(path: &Path, rows: usize, per_transaction: usize, dura
     )?;
     conn.execute(INSERT_INBOX, params![0, "bench", "", "bench", None::<String>, b"{}".to_vec(), 202, "stored", "", 0, 1, None::<String>])?;
     let mut rng = fastrand::Rng::with_seed(7);
-    let now = super::now_ms();
+    let now = now_ms();
     let prepared: Vec<Row> = (0..rows).map(|i| tracking_row(&mut rng, now + i as i64)).collect();
     let started = Instant::now();
     for chunk in prepared.chunks(per_transaction) {
@@ -133,7 +133,6 @@ pub struct SyntheticSpec {
 
 #[derive(Debug)]
 pub struct Loaded {
-    pub tours: u64,
     pub events: u64,
     /// A tour and a property that exist, for the per-tour and per-property queries.
     pub sample_tour: String,
@@ -206,5 +205,5 @@ pub fn load(path: &Path, spec: &SyntheticSpec) -> Result<Loaded, StoreError> {
     }
     rollup.flush(&conn)?;
     conn.execute_batch("COMMIT; PRAGMA analysis_limit=1000; ANALYZE; PRAGMA wal_checkpoint(TRUNCATE);")?;
-    Ok(Loaded { tours, events: written, sample_tour, sample_property: "property-0".into() })
+    Ok(Loaded { events: written, sample_tour, sample_property: "property-0".into() })
 }

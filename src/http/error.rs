@@ -24,6 +24,12 @@ pub enum AppError {
     /// A typed endpoint's body failed validation.
     #[error("validation failed")]
     Validation(Vec<FieldError>),
+    /// No signed-in user or token (the dashboard's routes).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Signed in, but the role does not allow it.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     #[error("request body larger than {limit} bytes")]
@@ -53,10 +59,14 @@ impl AppError {
         match self {
             AppError::BadRequest { .. } => StatusCode::BAD_REQUEST,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Store(StoreError::Overloaded | StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
-            AppError::Store(StoreError::Internal(_) | StoreError::Incompatible(_)) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Store(StoreError::Internal(_) | StoreError::Incompatible(_) | StoreError::Locked(_)) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -64,6 +74,8 @@ impl AppError {
         match self {
             AppError::BadRequest { .. } => "BAD_REQUEST",
             AppError::Validation(_) => "VALIDATION_ERROR",
+            AppError::Unauthorized(_) => "UNAUTHORIZED",
+            AppError::Forbidden(_) => "FORBIDDEN",
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
             AppError::Store(StoreError::Overloaded) => "OVERLOADED",
@@ -96,7 +108,7 @@ impl IntoResponse for AppError {
                 let message = format!("the request body is invalid: {}", AppError::Validation(errors.clone()).summary());
                 (message, errors, vec![])
             }
-            AppError::Store(e @ (StoreError::Internal(_) | StoreError::Incompatible(_))) => {
+            AppError::Store(e @ (StoreError::Internal(_) | StoreError::Incompatible(_) | StoreError::Locked(_))) => {
                 tracing::error!(error = %e, "internal error");
                 ("an internal error occurred; the details are in the appliance log".to_string(), vec![], vec![])
             }

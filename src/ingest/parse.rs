@@ -5,16 +5,51 @@ use serde_json::Value;
 
 use super::payload::{self, ParseContext, Rejection};
 use super::tracking;
-use crate::error::{AppError, FieldError};
-use crate::model::{Action, SessionSummary};
+use crate::http::error::{AppError, FieldError};
+use crate::model::{Action, Endpoint, SessionSummary};
 
-pub fn text(body: &[u8]) -> Result<&str, AppError> {
+/// What an upload means, with what a batch's answer reports beyond it.
+pub struct Parsed {
+    pub action: Action,
+    /// Events of a batch that failed validation (the rest are stored).
+    pub errors: Vec<FieldError>,
+    /// Events a batch held, valid or not.
+    pub total: usize,
+}
+
+impl From<Action> for Parsed {
+    fn from(action: Action) -> Parsed {
+        Parsed { action, errors: Vec::new(), total: 0 }
+    }
+}
+
+impl Endpoint {
+    /// Reads a body as this endpoint takes it. `route_id` is the session id in the path of the
+    /// heartbeat routes.
+    pub fn parse(self, body: &[u8], idempotency_key: Option<&str>, route_id: Option<&str>, ctx: ParseContext) -> Result<Parsed, AppError> {
+        let action = match self {
+            Endpoint::Session | Endpoint::Sessions => universal(body, idempotency_key, ctx),
+            Endpoint::Event => flexible(body, idempotency_key, ctx),
+            Endpoint::TrackingEvent | Endpoint::Events => tracking_event(body, ctx),
+            Endpoint::TrackingBatch | Endpoint::Batch => return tracking_batch(body, ctx),
+            Endpoint::SessionStart => session_start(body, ctx),
+            Endpoint::SessionEnd => session_end(body, ctx),
+            Endpoint::SessionHeartbeat | Endpoint::Heartbeat => match route_id {
+                Some(id) => Ok(Action::Heartbeat { session_ref: id.to_owned() }),
+                None => Err(required("id")),
+            },
+        };
+        action.map(Parsed::from)
+    }
+}
+
+fn text(body: &[u8]) -> Result<&str, AppError> {
     std::str::from_utf8(body).map_err(|e| {
         AppError::bad_request(format!("the request body is not valid UTF-8 (invalid byte at offset {})", e.valid_up_to()))
     })
 }
 
-pub fn json(body: &[u8]) -> Result<Value, AppError> {
+fn json(body: &[u8]) -> Result<Value, AppError> {
     serde_json::from_str(text(body)?).map_err(|e| AppError::bad_request(format!("malformed JSON: {e}")))
 }
 
@@ -27,7 +62,7 @@ fn required(field: &str) -> AppError {
 }
 
 /// `POST /session`: any generation of headset payload. An empty body is a startup packet too.
-pub fn universal(body: &[u8], idempotency_key: Option<&str>, ctx: ParseContext) -> Result<Action, AppError> {
+fn universal(body: &[u8], idempotency_key: Option<&str>, ctx: ParseContext) -> Result<Action, AppError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Action::Startup);
     }
@@ -35,32 +70,25 @@ pub fn universal(body: &[u8], idempotency_key: Option<&str>, ctx: ParseContext) 
 }
 
 /// `POST /event`: a flexible event; a missing `event_type` is a validation error (422).
-pub fn flexible(body: &[u8], idempotency_key: Option<&str>, ctx: ParseContext) -> Result<Action, AppError> {
+fn flexible(body: &[u8], idempotency_key: Option<&str>, ctx: ParseContext) -> Result<Action, AppError> {
     payload::flexible(json(body)?, ctx, idempotency_key).map_err(|r| match r.field {
         Some(field) if r.reason.ends_with("field required") => required(&field),
         _ => rejection(r),
     })
 }
 
-pub fn tracking_event(body: &[u8], ctx: ParseContext) -> Result<Action, AppError> {
+fn tracking_event(body: &[u8], ctx: ParseContext) -> Result<Action, AppError> {
     let event = tracking::event(text(body)?, ctx.tz).map_err(|e| AppError::Validation(vec![e]))?;
     Ok(Action::Events { session_ref: None, events: vec![event] })
 }
 
-/// A batch whose events partly failed validation: what to store, and the failures.
-pub struct BatchParse {
-    pub action: Action,
-    pub errors: Vec<FieldError>,
-    pub total: usize,
-}
-
 /// `POST /tracking/batch`: valid events are kept even when others fail; all failing is a 422.
-pub fn tracking_batch(body: &[u8], ctx: ParseContext) -> Result<BatchParse, AppError> {
+fn tracking_batch(body: &[u8], ctx: ParseContext) -> Result<Parsed, AppError> {
     let batch = tracking::batch(text(body)?, ctx.tz).map_err(|e| AppError::Validation(vec![e]))?;
     if batch.total > 0 && batch.events.is_empty() {
         return Err(AppError::Validation(batch.errors));
     }
-    Ok(BatchParse {
+    Ok(Parsed {
         action: Action::Events { session_ref: batch.session_ref, events: batch.events },
         errors: batch.errors,
         total: batch.total,
@@ -73,29 +101,14 @@ fn boundary(body: &[u8], ctx: ParseContext) -> Result<SessionSummary, AppError> 
     })
 }
 
-pub fn session_start(body: &[u8], ctx: ParseContext) -> Result<Action, AppError> {
+fn session_start(body: &[u8], ctx: ParseContext) -> Result<Action, AppError> {
     boundary(body, ctx).map(Action::StartTour)
 }
 
-pub fn session_end(body: &[u8], ctx: ParseContext) -> Result<Action, AppError> {
+fn session_end(body: &[u8], ctx: ParseContext) -> Result<Action, AppError> {
     let summary = boundary(body, ctx)?;
     match summary.session_ref {
         Some(_) => Ok(Action::Summary(summary)),
         None => Err(required("session_id")),
     }
-}
-
-/// Parses a body kept in the inbox as its endpoint would; `None` for endpoints with nothing to
-/// re-read (heartbeats, status).
-pub fn reparse(endpoint: &str, body: &[u8], idempotency_key: Option<&str>, ctx: ParseContext) -> Option<Result<Action, AppError>> {
-    let path = endpoint.strip_prefix("POST ")?.strip_prefix("/api/v1/unreal")?;
-    Some(match path {
-        "/session" | "/sessions" => universal(body, idempotency_key, ctx),
-        "/event" => flexible(body, idempotency_key, ctx),
-        "/tracking/event" | "/events" => tracking_event(body, ctx),
-        "/tracking/batch" | "/batch" => tracking_batch(body, ctx).map(|b| b.action),
-        "/session/start" => session_start(body, ctx),
-        "/session/end" => session_end(body, ctx),
-        _ => return None,
-    })
 }

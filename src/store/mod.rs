@@ -1,13 +1,19 @@
-//! The SQLite store: one WAL file, one writer thread with group commit, a pool of readers.
+//! The SQLite store: one WAL file, one writer thread with group commit, a pool of read-only
+//! readers.
 //!
-//! Every write goes through the writer (`store::writer`), which commits many concurrent requests
-//! in one transaction and answers each only after the commit. Reads use an r2d2 pool on the
-//! blocking thread pool, never the async executor threads.
+//! Every write goes through the writer (`writer`), which commits many concurrent requests in one
+//! transaction and answers each only after the commit. Reads run on the blocking thread pool
+//! through [`Store::read`], never on the async executor threads. The domain is split by table:
+//! `inbox`, `tours`, `events`, `rollup`; `upload` says what an upload means for each.
 
 pub mod analytics;
+mod events;
+mod health;
+pub mod inbox;
+mod lock;
 mod migrate;
-mod queries;
-pub mod synthetic;
+pub(crate) mod rollup;
+pub mod tours;
 mod upload;
 mod writer;
 
@@ -17,13 +23,18 @@ use std::time::Duration;
 use r2d2_sqlite::SqliteConnectionManager;
 use rusqlite::{Connection, ErrorCode, OpenFlags};
 
+pub use health::HealthFacts;
+pub(crate) use inbox::INSERT_INBOX;
+pub(crate) use events::INSERT_EVENT;
 pub use migrate::latest_version as schema_version;
-pub use queries::HealthFacts;
+pub(crate) use migrate::migrate;
+pub use upload::IngestOptions;
+use upload::{IngestState, WriteCtx};
 use writer::Writer;
 pub use writer::WriterOptions;
 
 use crate::config::Durability;
-use crate::model::{Action, Applied, TourInfo, UploadMeta};
+use crate::model::{Action, Applied, UploadMeta};
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
 
@@ -35,6 +46,9 @@ pub enum StoreError {
     /// More writes are queued than the writer can take: retry shortly.
     #[error("too many uploads queued; retry shortly")]
     Overloaded,
+    /// Another process has the database open for writing.
+    #[error("{0}")]
+    Locked(String),
     /// The file cannot be used by this binary (newer schema, not a database).
     #[error("{0}")]
     Incompatible(String),
@@ -71,18 +85,19 @@ impl From<r2d2::Error> for StoreError {
 pub struct StoreOptions {
     pub path: PathBuf,
     pub durability: Durability,
+    pub ingest: IngestOptions,
     pub writer: WriterOptions,
 }
 
 #[derive(Clone)]
 pub struct Store {
     pool: Pool,
-    writer: Writer,
+    writer: Writer<IngestState>,
     path: PathBuf,
 }
 
 /// Where upgrades put a copy of the database before migrating it: `backups/` beside the file.
-fn backup_dir(database: &Path) -> PathBuf {
+pub(crate) fn backup_dir(database: &Path) -> PathBuf {
     database.parent().unwrap_or(Path::new(".")).join("backups")
 }
 
@@ -99,9 +114,10 @@ pub(crate) fn configure(conn: &Connection, durability: Durability) -> rusqlite::
 }
 
 impl Store {
-    /// Opens (creating if needed) and migrates the database, then starts the writer thread.
-    /// Blocking: call before serving or from a blocking thread.
+    /// Locks, opens (creating if needed) and migrates the database, then starts the writer
+    /// thread. Blocking: call before serving or from a blocking thread.
     pub fn open(options: StoreOptions) -> Result<Store, StoreError> {
+        let lock = lock::acquire(&options.path)?;
         let mut conn = Connection::open_with_flags(
             &options.path,
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -121,16 +137,16 @@ impl Store {
         }
         configure(&conn, options.durability)?;
         migrate::migrate(&mut conn, &backup_dir(&options.path))?;
-        let durability = options.durability;
         let manager = SqliteConnectionManager::file(&options.path)
-            .with_flags(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)
-            .with_init(move |c| configure(c, durability));
+            .with_flags(OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_init(|c| c.busy_timeout(Duration::from_secs(5)));
         let pool = r2d2::Pool::builder()
             .max_size(4)
             .min_idle(Some(0))
             .connection_timeout(Duration::from_secs(10))
             .build(manager)?;
-        let writer = Writer::start(conn, options.writer, options.path.clone())?;
+        let db_dir = options.path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+        let writer = Writer::start(conn, IngestState::new(options.ingest), options.writer, db_dir, lock)?;
         Ok(Store { pool, writer, path: options.path })
     }
 
@@ -138,7 +154,7 @@ impl Store {
         &self.path
     }
 
-    /// Runs a read on the blocking pool.
+    /// Runs a read on the blocking pool: `store.read(move |c| tours::by_reference(c, &id))`.
     pub async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -151,49 +167,30 @@ impl Store {
     }
 
     /// Stores an upload (raw body in the inbox plus what it means) and returns after the commit.
-    pub async fn apply(&self, meta: UploadMeta, action: Action) -> Result<Applied, StoreError> {
-        self.writer.submit(move |ctx| upload::apply(ctx, meta, action)).await
+    /// `existing` is the upload's inbox row when `nexero reprocess` applies a new reading of it.
+    pub async fn apply(&self, meta: UploadMeta, existing: Option<i64>, action: Action) -> Result<Applied, StoreError> {
+        self.writer.submit(move |conn, state| upload::apply(&mut WriteCtx::new(conn, state), &meta, existing, action)).await
+    }
+
+    /// Ends the tours that have been idle for longer than the timeout; returns how many.
+    pub async fn close_idle_tours(&self) -> Result<usize, StoreError> {
+        self.writer.submit(|conn, state| tours::close_idle(&mut WriteCtx::new(conn, state))).await
     }
 
     /// Proves the database takes a write, through the same queue as uploads.
     pub async fn probe_write(&self) -> Result<(), StoreError> {
-        self.writer.submit(upload::probe).await
-    }
-
-    /// Re-applies a new parse of an upload already in the inbox (`nexero reprocess`).
-    pub async fn reapply(&self, inbox_id: i64, meta: UploadMeta, action: Action) -> Result<Applied, StoreError> {
-        self.writer.submit(move |ctx| upload::reapply(ctx, inbox_id, meta, action)).await
-    }
-
-    /// A page of the uploads that were refused as not understood, oldest first.
-    pub async fn rejected_uploads(&self, after_id: i64, limit: usize) -> Result<Vec<(i64, UploadMeta)>, StoreError> {
-        self.read(move |c| queries::rejected_uploads(c, after_id, limit)).await
-    }
-
-    pub async fn session_status(&self, id: String) -> Result<Option<TourInfo>, StoreError> {
-        self.read(move |c| queries::session_status(c, &id)).await
-    }
-
-    pub async fn tours_per_day(&self, since_ms: i64, utc_offset_secs: i64) -> Result<Vec<analytics::DayCount>, StoreError> {
-        self.read(move |c| analytics::tours_per_day(c, since_ms, utc_offset_secs)).await
-    }
-
-    pub async fn zone_dwell(&self, property_id: String, from_day: String, to_day: String) -> Result<Vec<analytics::ZoneDwell>, StoreError> {
-        self.read(move |c| analytics::zone_dwell(c, &property_id, &from_day, &to_day)).await
-    }
-
-    pub async fn top_names(&self, kind: String, from_day: String, to_day: String, limit: usize) -> Result<Vec<analytics::NameCount>, StoreError> {
-        self.read(move |c| analytics::top_names(c, &kind, &from_day, &to_day, limit)).await
-    }
-
-    pub async fn tour_timeline(&self, tour_uuid: String) -> Result<Vec<analytics::TimelineEvent>, StoreError> {
-        self.read(move |c| analytics::tour_timeline(c, &tour_uuid)).await
+        self.writer.submit(|conn, _| upload::probe(conn)).await
     }
 
     pub async fn health_facts(&self) -> Result<HealthFacts, StoreError> {
         let path = self.path.clone();
         let queued = self.writer.queued();
-        self.read(move |c| queries::health_facts(c, &path, queued)).await
+        self.read(move |c| health::health_facts(c, &path, queued)).await
+    }
+
+    /// Resolves when the writer thread has ended: at shutdown, or because it failed.
+    pub async fn writer_stopped(&self) {
+        self.writer.stopped().await
     }
 
     /// Stops the writer after the queued writes and checkpoints the WAL.

@@ -4,47 +4,46 @@
 //! each request inside its own SAVEPOINT of one transaction (a failing request cannot spoil the
 //! others), commits once, and only then answers every request. One fsync serves many requests,
 //! so `synchronous=FULL` costs little, and "2xx means committed" holds.
+//!
+//! The writer knows nothing of tours or events: it runs closures against the connection and a
+//! state of the caller's type `S`, which hears when a request or a group fails (to drop caches)
+//! and gets a last word before each commit (to flush roll-ups).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rusqlite::Connection;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
-use super::upload::{self, Cache, Rollup};
-use super::{now_ms, StoreError};
+use super::StoreError;
 
 /// Requests taken into one transaction at most, so one commit stays short.
 const MAX_GROUP_JOBS: usize = 1024;
-const SWEEP_EVERY: Duration = Duration::from_secs(5);
 const DISK_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// What the writer thread keeps between requests on behalf of the code whose jobs it runs.
+pub trait WriterState: Send + 'static {
+    /// A request's savepoint was rolled back (`ok` false) or released (`ok` true).
+    fn request_done(&mut self, ok: bool);
+    /// Runs inside the transaction, after the group's requests and before COMMIT.
+    fn before_commit(&mut self, conn: &Connection) -> Result<(), StoreError>;
+    /// The whole transaction was rolled back.
+    fn group_failed(&mut self);
+}
 
 #[derive(Clone, Debug)]
 pub struct WriterOptions {
-    pub tz: chrono_tz::Tz,
-    pub max_dwell_ms: i64,
-    pub idle_timeout_ms: i64,
     pub min_free_bytes: u64,
     /// Requests that may wait for the writer before new ones are refused (503).
     pub queue_capacity: usize,
 }
 
-/// What a request's closure sees on the writer thread.
-pub struct WriteCtx<'a> {
-    pub conn: &'a Connection,
-    pub cache: &'a mut Cache,
-    pub options: &'a WriterOptions,
-    pub now: i64,
-    /// This request's roll-up deltas; kept only if the request succeeds.
-    pub rollup: Rollup,
-}
-
-trait Job: Send {
+trait Job<S>: Send {
     /// Runs inside the request's savepoint; false rolls the savepoint back.
-    fn run(&mut self, ctx: &mut WriteCtx) -> bool;
+    fn run(&mut self, conn: &Connection, state: &mut S) -> bool;
     /// Answers the request once the group's fate is known.
     fn finish(self: Box<Self>, commit: &Result<(), StoreError>);
 }
@@ -55,13 +54,13 @@ struct Submitted<T, F> {
     reply: oneshot::Sender<Result<T, StoreError>>,
 }
 
-impl<T, F> Job for Submitted<T, F>
+impl<S, T, F> Job<S> for Submitted<T, F>
 where
     T: Send,
-    F: FnOnce(&mut WriteCtx) -> Result<T, StoreError> + Send,
+    F: FnOnce(&Connection, &mut S) -> Result<T, StoreError> + Send,
 {
-    fn run(&mut self, ctx: &mut WriteCtx) -> bool {
-        let result = (self.work.take().expect("a job runs once"))(ctx);
+    fn run(&mut self, conn: &Connection, state: &mut S) -> bool {
+        let result = (self.work.take().expect("a job runs once"))(conn, state);
         let ok = result.is_ok();
         self.result = Some(result);
         ok
@@ -77,54 +76,67 @@ where
     }
 }
 
-enum Message {
-    Job(Box<dyn Job>),
+enum Message<S> {
+    Job(Box<dyn Job<S>>),
     Stop(oneshot::Sender<()>),
 }
 
-#[derive(Clone)]
-pub struct Writer {
-    sender: SyncSender<Message>,
+pub struct Writer<S> {
+    sender: SyncSender<Message<S>>,
     queued: Arc<AtomicUsize>,
+    running: watch::Receiver<bool>,
 }
 
-impl Writer {
-    pub fn start(conn: Connection, options: WriterOptions, db_path: PathBuf) -> Result<Writer, StoreError> {
+impl<S> Clone for Writer<S> {
+    fn clone(&self) -> Self {
+        Writer { sender: self.sender.clone(), queued: self.queued.clone(), running: self.running.clone() }
+    }
+}
+
+/// Tells the watchers when the writer thread ends, however it ends (a panic included).
+struct EndsRunning(watch::Sender<bool>);
+
+impl Drop for EndsRunning {
+    fn drop(&mut self) {
+        self.0.send_replace(false);
+    }
+}
+
+impl<S: WriterState> Writer<S> {
+    /// Starts the thread; `held` (the data file's lock) is released when it ends.
+    pub fn start<H: Send + 'static>(conn: Connection, state: S, options: WriterOptions, db_dir: PathBuf, held: H) -> Result<Writer<S>, StoreError> {
         let (sender, receiver) = mpsc::sync_channel(options.queue_capacity);
         let queued = Arc::new(AtomicUsize::new(0));
-        let thread_queued = queued.clone();
+        let (running_tx, running) = watch::channel(true);
+        let thread = WriterThread { conn, state, options, db_dir, queued: queued.clone(), disk_checked: None };
         std::thread::Builder::new()
             .name("nexero-writer".into())
-            .spawn(move || WriterThread::new(conn, options, db_path, thread_queued).run(receiver))
+            .spawn(move || {
+                let _ends = EndsRunning(running_tx);
+                let _held = held;
+                thread.run(receiver)
+            })
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
-        Ok(Writer { sender, queued })
+        Ok(Writer { sender, queued, running })
     }
 
     /// Queues `work` and waits for its committed result.
     pub async fn submit<T, F>(&self, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut WriteCtx) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Connection, &mut S) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Submitted { work: Some(work), result: None, reply });
         self.queued.fetch_add(1, Ordering::Relaxed);
-        match self.sender.try_send(Message::Job(job)) {
-            Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                self.queued.fetch_sub(1, Ordering::Relaxed);
-                return Err(StoreError::Overloaded);
-            }
-            Err(TrySendError::Disconnected(_)) => {
-                self.queued.fetch_sub(1, Ordering::Relaxed);
-                return Err(StoreError::Unavailable("the appliance is shutting down".into()));
-            }
+        if let Err(refused) = self.sender.try_send(Message::Job(job)) {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(match refused {
+                TrySendError::Full(_) => StoreError::Overloaded,
+                TrySendError::Disconnected(_) => StoreError::Unavailable("the appliance is shutting down".into()),
+            });
         }
         answer.await.map_err(|_| StoreError::Unavailable("the writer stopped".into()))?
-    }
-
-    pub fn queued(&self) -> usize {
-        self.queued.load(Ordering::Relaxed)
     }
 
     /// Lets the writer finish what is queued, checkpoint the WAL and exit.
@@ -136,35 +148,35 @@ impl Writer {
         if queued.unwrap_or(false) {
             let _ = wait.await;
         }
+        self.stopped().await;
     }
 }
 
-struct WriterThread {
+impl<S> Writer<S> {
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// Resolves when the writer thread has ended, for whatever reason.
+    pub async fn stopped(&self) {
+        let mut running = self.running.clone();
+        let _ = running.wait_for(|running| !running).await;
+    }
+
+}
+
+struct WriterThread<S> {
     conn: Connection,
+    state: S,
     options: WriterOptions,
-    cache: Cache,
     db_dir: PathBuf,
     queued: Arc<AtomicUsize>,
     disk_checked: Option<(Instant, Result<(), StoreError>)>,
-    last_sweep: Instant,
 }
 
-impl WriterThread {
-    fn new(conn: Connection, options: WriterOptions, db_path: PathBuf, queued: Arc<AtomicUsize>) -> Self {
-        let db_dir = db_path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-        WriterThread { conn, options, cache: Cache::default(), db_dir, queued, disk_checked: None, last_sweep: Instant::now() }
-    }
-
-    fn run(mut self, receiver: Receiver<Message>) {
-        loop {
-            let first = match receiver.recv_timeout(SWEEP_EVERY) {
-                Ok(message) => message,
-                Err(RecvTimeoutError::Timeout) => {
-                    self.sweep();
-                    continue;
-                }
-                Err(RecvTimeoutError::Disconnected) => break,
-            };
+impl<S: WriterState> WriterThread<S> {
+    fn run(mut self, receiver: Receiver<Message<S>>) {
+        while let Ok(first) = receiver.recv() {
             let mut jobs = Vec::new();
             let mut stop = None;
             let mut next = Some(first);
@@ -188,9 +200,6 @@ impl WriterThread {
                 self.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
                 self.commit_group(jobs);
             }
-            if self.last_sweep.elapsed() >= SWEEP_EVERY {
-                self.sweep();
-            }
             if let Some(done) = stop {
                 self.checkpoint();
                 let _ = done.send(());
@@ -200,42 +209,32 @@ impl WriterThread {
         self.checkpoint();
     }
 
-    fn commit_group(&mut self, mut jobs: Vec<Box<dyn Job>>) {
+    fn commit_group(&mut self, mut jobs: Vec<Box<dyn Job<S>>>) {
         let outcome = self.disk_ok().and_then(|()| self.run_group(&mut jobs));
         if let Err(e) = &outcome {
             tracing::warn!(error = %e, requests = jobs.len(), "group commit failed; every request in it is answered with an error");
-            self.cache = Cache::default();
+            self.state.group_failed();
         }
         for job in jobs {
             job.finish(&outcome);
         }
     }
 
-    fn run_group(&mut self, jobs: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
+    fn run_group(&mut self, jobs: &mut [Box<dyn Job<S>>]) -> Result<(), StoreError> {
         self.conn.execute_batch("BEGIN IMMEDIATE")?;
         let result = (|| {
-            // Roll-up deltas of the whole group, written once per key just before the commit.
-            let mut group_rollup = Rollup::default();
             for job in jobs.iter_mut() {
                 // Cached statements: a savepoint per request is the writer's hottest overhead.
                 self.conn.prepare_cached("SAVEPOINT request")?.execute([])?;
-                let mut ctx = WriteCtx {
-                    conn: &self.conn,
-                    cache: &mut self.cache,
-                    options: &self.options,
-                    now: now_ms(),
-                    rollup: Rollup::default(),
-                };
-                if job.run(&mut ctx) {
-                    group_rollup.merge(ctx.rollup);
+                let ok = job.run(&self.conn, &mut self.state);
+                if ok {
                     self.conn.prepare_cached("RELEASE request")?.execute([])?;
                 } else {
                     self.conn.execute_batch("ROLLBACK TO request; RELEASE request")?;
-                    // The cache may describe rows that were just rolled back.
-                    self.cache = Cache::default();
                 }
+                self.state.request_done(ok);
             }
-            group_rollup.flush(&self.conn)?;
+            self.state.before_commit(&self.conn)?;
             self.conn.execute_batch("COMMIT")?;
             Ok(())
         })();
@@ -262,15 +261,6 @@ impl WriterThread {
         };
         self.disk_checked = Some((Instant::now(), verdict.clone()));
         verdict
-    }
-
-    fn sweep(&mut self) {
-        self.last_sweep = Instant::now();
-        let mut ctx =
-            WriteCtx { conn: &self.conn, cache: &mut self.cache, options: &self.options, now: now_ms(), rollup: Rollup::default() };
-        if let Err(e) = upload::close_idle_tours(&mut ctx) {
-            tracing::warn!(error = %e, "closing idle tours failed; will retry");
-        }
     }
 
     fn checkpoint(&self) {
