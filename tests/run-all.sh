@@ -6,6 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+echo "== layout (imports run one way; no source file over 400 lines)"
+python3 tests/lint/module-graph.py
+
 echo "== build (release binary: the crash test spawns it)"
 cargo build --release --locked
 

@@ -66,7 +66,7 @@ impl Shown for super::Secret {
 
 impl Shown for String {
     fn shown(&self) -> String {
-        if self.is_empty() { "(none)".into() } else { self.clone() }
+        if self.is_empty() { "none".into() } else { self.clone() }
     }
 }
 
@@ -153,6 +153,15 @@ macro_rules! settings {
                 )*];
                 $($( specs.extend($SubSettings::specs()); )*)?
                 specs
+            }
+
+            /// Each setting's default, as shown in help and messages.
+            pub fn defaults() -> Vec<(&'static str, String)> {
+                let defaults = $Settings::default();
+                #[allow(unused_mut)]
+                let mut shown = vec![$( (concat!($section, stringify!($name)), $crate::config::declare::Shown::shown(&defaults.$name)), )*];
+                $($( shown.extend($SubSettings::defaults()); )*)?
+                shown
             }
 
             /// Applies each declared check; the message names the setting, why, and the default.

@@ -100,12 +100,23 @@ fn origin(metadata: Option<&figment::Metadata>, key: &str, config_file: &Path) -
     }
 }
 
+/// A type the settings expect, in plain words.
+fn plain(expected: &str) -> String {
+    match expected {
+        "u16" => "a whole number from 0 to 65535".into(),
+        "u64" | "usize" => "a whole number".into(),
+        "bool" => "true or false".into(),
+        "a string" => "text in quotes".into(),
+        other => other.trim_matches('`').to_owned(),
+    }
+}
+
 /// What to tell the admin about a value the layers could not read.
 fn explain(error: figment::Error, config_file: &Path) -> ConfigError {
     use figment::error::Kind;
     let key = error.path.iter().filter(|p| p.as_str() != "default").cloned().collect::<Vec<_>>().join(".");
     let from = origin(error.metadata.as_ref(), &key, config_file);
-    let fix = "Fix: correct it, or remove it to use the default (see `nexero --help`)";
+    let default = Settings::defaults().into_iter().find(|(k, _)| *k == key).map(|(_, shown)| shown).unwrap_or_default();
     ConfigError(match &error.kind {
         Kind::UnknownField(field, _) => {
             let key = if key.ends_with(field.as_str()) { key.clone() } else { format!("{key}.{field}").trim_start_matches('.').to_owned() };
@@ -117,12 +128,16 @@ fn explain(error: figment::Error, config_file: &Path) -> ConfigError {
             )
         }
         Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
-            format!("{key} from {from} is {actual}, not {expected}. {fix}")
+            let expected = plain(expected);
+            format!("{from} is {actual}, not {expected}. Fix: set it to {expected}, or remove it to use the default ({default})")
         }
-        Kind::Message(message) if error.metadata.as_ref().is_some_and(|m| m.name.contains("TOML")) => {
+        Kind::UnknownVariant(actual, choices) => {
+            format!("{from} is \"{actual}\". Fix: use one of {}, or remove it to use the default ({default})", choices.join(", "))
+        }
+        Kind::Message(message) if key.is_empty() && error.metadata.as_ref().is_some_and(|m| m.name.contains("TOML")) => {
             format!("{} is not valid TOML: {message}. Fix: correct the file (one `key = value` per line)", config_file.display())
         }
-        _ => format!("{key} from {from}: {}. {fix}", error.kind),
+        _ => format!("{from}: {}. Fix: correct it, or remove it to use the default ({default})", error.kind),
     })
 }
 

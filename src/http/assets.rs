@@ -5,7 +5,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use rust_embed::RustEmbed;
 
-use super::error::AppError;
+use crate::error::AppError;
 
 #[derive(RustEmbed)]
 #[folder = "assets/"]

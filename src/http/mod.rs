@@ -1,8 +1,7 @@
 //! The HTTP surface: the shared state, the one router, the service routes (root, health, docs,
-//! OpenAPI), the embedded files and the one error type every route answers with.
+//! OpenAPI) and the embedded files. Every route answers errors with `crate::error::AppError`.
 
 pub mod assets;
-pub mod error;
 mod router;
 pub mod state;
 pub mod system;

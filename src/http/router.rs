@@ -3,7 +3,7 @@
 use axum::http::Uri;
 use axum::Router;
 
-use super::error::AppError;
+use crate::error::AppError;
 use super::{system, AppState};
 use crate::ingest;
 

@@ -7,7 +7,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 use super::parse::Parsed;
-use crate::http::error::{AppError, FieldError, Result};
+use crate::error::{AppError, FieldError, Result};
 use crate::model::{Action, Applied, EventKind, TourInfo};
 use crate::model::{DwellInput, Endpoint};
 use crate::store::now_ms;

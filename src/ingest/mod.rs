@@ -24,7 +24,7 @@ use answers::{iso, seconds, Gist};
 use payload::ParseContext;
 use receive::Received;
 
-use crate::http::error::Result;
+use crate::error::Result;
 use crate::model::Endpoint;
 use crate::store::{now_ms, tours, Store};
 

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::payload::{self, ParseContext, Rejection};
 use super::tracking;
-use crate::http::error::{AppError, FieldError};
+use crate::error::{AppError, FieldError};
 use crate::model::{Action, Endpoint, SessionSummary};
 
 /// What an upload means, with what a batch's answer reports beyond it.

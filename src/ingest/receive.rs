@@ -10,7 +10,7 @@ use axum::RequestPartsExt;
 use http_body_util::BodyExt;
 
 use super::IngestState;
-use crate::http::error::{AppError, Result};
+use crate::error::{AppError, Result};
 use crate::model::{Action, Endpoint, UploadMeta};
 use crate::store::now_ms;
 

@@ -8,7 +8,7 @@ use serde_json::value::RawValue;
 
 use super::payload::dedupe_key;
 use super::timefmt::timestamp_str_ms;
-use crate::http::error::FieldError;
+use crate::error::FieldError;
 use crate::model::{EventKind, NewEvent, TrackingDetail};
 
 #[derive(Deserialize)]

@@ -64,6 +64,11 @@ impl Ending {
 }
 
 const TOUR_COLUMNS: &str = "id, started_at, property_id";
+const ACTIVE_TOUR_COLUMNS: &str = "id, last_event_at, external_id, started_at, property_id";
+
+fn active_tour_row(r: &rusqlite::Row) -> rusqlite::Result<ActiveTour> {
+    Ok(ActiveTour { id: r.get(0)?, last_event_at: r.get(1)?, external_id: r.get(2)?, started_at: r.get(3)?, property_id: r.get(4)? })
+}
 
 fn tour_row(r: &rusqlite::Row) -> rusqlite::Result<TourRow> {
     Ok(TourRow { id: r.get(0)?, started_at: r.get(1)?, property_id: r.get(2)? })
@@ -125,18 +130,9 @@ pub(super) fn device_tour(ctx: &mut WriteCtx, device: &str) -> Result<Option<Act
     let tour = ctx
         .conn
         .prepare_cached(
-            "SELECT id, last_event_at, external_id, started_at, property_id FROM tour_sessions
-             WHERE device_key = ?1 AND status = 'active' ORDER BY id DESC LIMIT 1",
+            &format!("SELECT {ACTIVE_TOUR_COLUMNS} FROM tour_sessions WHERE device_key = ?1 AND status = 'active' ORDER BY id DESC LIMIT 1"),
         )?
-        .query_row([device], |r| {
-            Ok(ActiveTour {
-                id: r.get(0)?,
-                last_event_at: r.get(1)?,
-                external_id: r.get(2)?,
-                started_at: r.get(3)?,
-                property_id: r.get(4)?,
-            })
-        })
+        .query_row([device], active_tour_row)
         .optional()?;
     if let Some(tour) = &tour {
         ctx.cache.active.insert(device.to_string(), tour.clone());
@@ -273,18 +269,9 @@ pub(super) fn close_idle(ctx: &mut WriteCtx) -> Result<usize, StoreError> {
     let idle: Vec<ActiveTour> = ctx
         .conn
         .prepare_cached(
-            "SELECT id, last_event_at, external_id, started_at, property_id FROM tour_sessions
-             WHERE status = 'active' AND last_event_at < ?1",
+            &format!("SELECT {ACTIVE_TOUR_COLUMNS} FROM tour_sessions WHERE status = 'active' AND last_event_at < ?1"),
         )?
-        .query_map([ctx.now - ctx.options.idle_timeout_ms], |r| {
-            Ok(ActiveTour {
-                id: r.get(0)?,
-                last_event_at: r.get(1)?,
-                external_id: r.get(2)?,
-                started_at: r.get(3)?,
-                property_id: r.get(4)?,
-            })
-        })?
+        .query_map([ctx.now - ctx.options.idle_timeout_ms], active_tour_row)?
         .collect::<Result<_, _>>()?;
     for tour in &idle {
         end_open(ctx, tour, Ending::TimedOut)?;
