@@ -6,11 +6,7 @@ mod common;
 
 use std::process::Command;
 
-use common::TestServer;
-
-fn binary() -> String {
-    std::env::var("NEXERO_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_nexero").to_string())
-}
+use common::{binary, TestServer};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn simulated_headsets_complete_tours_the_appliance_fully_accepts() {

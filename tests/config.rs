@@ -2,39 +2,16 @@
 //! bad value stops start-up with a message naming the setting and the fix.
 #![cfg(unix)]
 
+mod common;
+
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-fn binary() -> String {
-    std::env::var("NEXERO_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_nexero").to_string())
-}
+use common::{binary, free_port, get_health, wait_until_healthy, Appliance};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
+/// The /health answer on `port`, once it is healthy (within 15 s).
 fn health(port: u16) -> Option<serde_json::Value> {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if let Ok(body) = http::get_health(port) {
-            return Some(body);
-        }
-        std::thread::sleep(Duration::from_millis(30));
-    }
-    None
-}
-
-mod http {
-    /// A tiny blocking GET /health over std, so this test needs no async runtime.
-    pub fn get_health(port: u16) -> std::io::Result<serde_json::Value> {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(("127.0.0.1", port))?;
-        stream.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response)?;
-        let body = response.split("\r\n\r\n").nth(1).unwrap_or_default();
-        serde_json::from_str(body).map_err(std::io::Error::other)
-    }
+    wait_until_healthy(port, Duration::from_secs(15)).then(|| get_health(port)).flatten()
 }
 
 #[test]
@@ -48,10 +25,10 @@ fn flags_beat_environment_beats_file() {
         if let Some(port) = flag {
             command.args(["--port", &port.to_string()]);
         }
-        let mut child = command.spawn().unwrap();
+        let mut child = Appliance::spawn(&mut command);
         let answer = health(expected);
-        Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-        assert!(child.wait().unwrap().success());
+        child.terminate();
+        assert!(child.0.wait().unwrap().success());
         let answer = answer.unwrap_or_else(|| panic!("nothing answered on port {expected}"));
         assert_eq!(answer["status"], "healthy");
         assert!(health_file_port_unused(file_port), "the file's port must be overridden");
@@ -59,7 +36,7 @@ fn flags_beat_environment_beats_file() {
 }
 
 fn health_file_port_unused(port: u16) -> bool {
-    http::get_health(port).is_err()
+    get_health(port).is_none()
 }
 
 #[test]

@@ -2,52 +2,16 @@
 //! Spawns the real binary (the release build when NEXERO_BIN points at it, as the test command does).
 #![cfg(unix)]
 
-use std::process::{Child, Command, Stdio};
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{free_port, Appliance};
 use serde_json::json;
 
-fn binary() -> String {
-    std::env::var("NEXERO_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_nexero").to_string())
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// Kills the appliance if the test fails before it does, so no server outlives the test.
-struct Appliance(Child);
-
-impl Drop for Appliance {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn spawn(data_dir: &std::path::Path, port: u16) -> Appliance {
-    Appliance(Command::new(binary())
-        .args(["serve", "--bind", "127.0.0.1", "--port", &port.to_string(), "--data-dir"])
-        .arg(data_dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("the nexero binary starts"))
-}
-
-async fn wait_healthy(client: &reqwest::Client, base: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(r) = client.get(format!("{base}/health")).send().await {
-            if r.status().is_success() {
-                return;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("nexero at {base} did not become healthy");
-}
+/// How long a (re)started appliance may take to answer /health.
+const START: Duration = Duration::from_secs(20);
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_acknowledged_event_survives_sigkill_exactly_once() {
@@ -55,8 +19,8 @@ async fn every_acknowledged_event_survives_sigkill_exactly_once() {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
-    let mut child = spawn(data_dir.path(), port);
-    wait_healthy(&client, &base).await;
+    let mut child = Appliance::serve(data_dir.path(), port);
+    child.wait_until_healthy(port, START);
 
     const CLIENTS: usize = 8;
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
@@ -95,8 +59,8 @@ async fn every_acknowledged_event_survives_sigkill_exactly_once() {
     let acked = acked.lock().unwrap().clone();
     assert!(acked.len() >= 300, "the clients got {} answers before the kill", acked.len());
 
-    let mut child = spawn(data_dir.path(), port);
-    wait_healthy(&client, &base).await;
+    let mut child = Appliance::serve(data_dir.path(), port);
+    child.wait_until_healthy(port, START);
     let conn = rusqlite::Connection::open(data_dir.path().join("nexero.db")).unwrap();
     let mut stored = std::collections::HashMap::<String, i64>::new();
     let mut rows = conn.prepare("SELECT name, count(*) FROM events WHERE kind = 'poi' GROUP BY name").unwrap();
@@ -124,7 +88,7 @@ async fn every_acknowledged_event_survives_sigkill_exactly_once() {
     assert_eq!(resend.status(), 201);
     let count: i64 = conn.query_row("SELECT count(*) FROM events WHERE name = ?1", [&acked[0]], |r| r.get(0)).unwrap();
     assert_eq!(count, 1);
-    Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().unwrap();
+    child.terminate();
     let status = child.0.wait().unwrap();
     assert!(status.success(), "graceful stop after SIGTERM: {status}");
 }

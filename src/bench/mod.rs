@@ -4,6 +4,7 @@
 
 pub mod headset;
 mod load;
+pub mod net;
 mod process;
 pub mod simulate;
 mod synthetic;
@@ -72,7 +73,8 @@ impl Drop for Server {
 impl Server {
     /// Starts `nexero <args>` on a free loopback port; returns it and the time to its first answer.
     async fn start(args: &[&str], data_dir: Option<&Path>, ready_path: &str) -> Result<(Server, Duration), String> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+        const READY_TIMEOUT: Duration = Duration::from_secs(30);
+        let port = net::free_port();
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut command = Command::new(exe);
         command.args(args).stdout(Stdio::null()).stderr(Stdio::null());
@@ -80,18 +82,23 @@ impl Server {
             Some(dir) => command.args(["--bind", "127.0.0.1", "--log", "warn", "--port", &port.to_string(), "--data-dir"]).arg(dir),
             None => command.args(["--minimal-server", &port.to_string()]),
         };
+        // The appliance answers /health; the minimal server only its one POST route.
+        let probe = (ready_path != "/health").then(|| {
+            format!("POST {ready_path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}")
+        });
         let started = Instant::now();
         let child = command.spawn().map_err(|e| format!("cannot start the server: {e}"))?;
         let server = Server { child, base: format!("http://127.0.0.1:{port}") };
-        let client = reqwest::Client::new();
-        while started.elapsed() < Duration::from_secs(30) {
-            let probe = if ready_path == "/" { client.post(format!("{}/", server.base)).body("{}") } else { client.get(format!("{}{ready_path}", server.base)) };
-            if probe.send().await.is_ok_and(|r| r.status().is_success()) {
-                return Ok((server, started.elapsed()));
-            }
-            tokio::time::sleep(Duration::from_millis(2)).await;
+        let ready = tokio::task::spawn_blocking(move || match probe {
+            None => net::wait_until_healthy(port, READY_TIMEOUT),
+            Some(request) => net::wait_until_ok(port, &request, READY_TIMEOUT),
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        if !ready {
+            return Err(format!("the server did not answer within {} s", READY_TIMEOUT.as_secs()));
         }
-        Err("the server did not answer within 30 s".into())
+        Ok((server, started.elapsed()))
     }
 
     fn pid(&self) -> u32 {

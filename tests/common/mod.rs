@@ -1,12 +1,90 @@
-//! Starts the real appliance in-process on a free loopback port with a real SQLite file.
+//! The helpers every test shares: the real appliance in-process on a free loopback port with a
+//! real SQLite file (`TestServer`), the `nexero` program as a child process (`binary`,
+//! `Appliance`), and the loopback HTTP helpers `bench` uses too (`free_port`, `raw_http`,
+//! `get_health`, `wait_until_healthy`, from `nexero::bench::net`).
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use nexero::config::{Overrides, Settings};
 use rusqlite::Connection;
 use serde_json::Value;
 use tokio::sync::oneshot;
+
+pub use nexero::bench::net::*;
+
+/// The `nexero` program under test: `NEXERO_BIN` (tests/run-all.sh points it at the release
+/// build), else the one cargo built for this test run.
+pub fn binary() -> String {
+    std::env::var("NEXERO_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_nexero").to_string())
+}
+
+/// `nexero serve` on 127.0.0.1:`port` with `data_dir`; the caller adds environment and output.
+pub fn serve_command(data_dir: &Path, port: u16) -> Command {
+    let mut command = Command::new(binary());
+    command.args(["serve", "--bind", "127.0.0.1", "--port", &port.to_string(), "--data-dir"]).arg(data_dir);
+    command
+}
+
+/// A `nexero` process of this test, killed when dropped while it still runs, so that no server
+/// outlives a test that fails half-way.
+pub struct Appliance(pub Child);
+
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        if self.0.try_wait().ok().flatten().is_none() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
+impl Appliance {
+    pub fn spawn(command: &mut Command) -> Appliance {
+        Appliance(command.spawn().expect("the nexero binary starts"))
+    }
+
+    /// `nexero serve` (see `serve_command`) with its output discarded.
+    pub fn serve(data_dir: &Path, port: u16) -> Appliance {
+        Appliance::spawn(serve_command(data_dir, port).stdout(Stdio::null()).stderr(Stdio::null()))
+    }
+
+    /// Waits until /health on `port` answers 200; panics when the process exits first or
+    /// `timeout` passes.
+    pub fn wait_until_healthy(&mut self, port: u16, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            assert!(self.0.try_wait().unwrap().is_none(), "nexero exited during start-up");
+            if wait_until_healthy(port, Duration::from_millis(100)) {
+                return;
+            }
+        }
+        panic!("nexero did not answer /health on port {port}");
+    }
+
+    /// Its exit status, when it exits within `timeout`.
+    pub fn exit_within(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(exit) = self.0.try_wait().unwrap() {
+                return Some(exit);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Sends SIGTERM, as systemd's stop and `kill` do: a graceful stop.
+    #[cfg(unix)]
+    pub fn terminate(&self) {
+        let sent = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status().unwrap();
+        assert!(sent.success(), "kill -TERM {} failed", self.0.id());
+    }
+}
 
 /// The first column of every row `sql` returns, in order.
 pub fn column<T: rusqlite::types::FromSql>(conn: &Connection, sql: &str) -> Vec<T> {
@@ -36,27 +114,17 @@ impl TestServer {
         let data_dir = tempfile::tempdir().unwrap();
         let settings = settings(data_dir.path(), tweak);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
+        let port = listener.local_addr().unwrap().port();
+        let base = format!("http://127.0.0.1:{port}");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(nexero::launch(settings, listener, async {
             let _ = stopped.await;
         }));
         let client = reqwest::Client::new();
         let server = TestServer { base, data_dir, client, stop: Some(stop), task: Some(task) };
-        server.wait_ready().await;
+        let healthy = tokio::task::spawn_blocking(move || wait_until_healthy(port, Duration::from_secs(5))).await.unwrap();
+        assert!(healthy, "the test server did not answer /health");
         server
-    }
-
-    async fn wait_ready(&self) {
-        for _ in 0..200 {
-            if let Ok(r) = self.client.get(format!("{}/health", self.base)).send().await {
-                if r.status().is_success() {
-                    return;
-                }
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-        panic!("the test server did not answer /health");
     }
 
     pub fn url(&self, path: &str) -> String {
