@@ -73,7 +73,6 @@ impl Drop for Server {
 impl Server {
     /// Starts `nexero <args>` on a free loopback port; returns it and the time to its first answer.
     async fn start(args: &[&str], data_dir: Option<&Path>, ready_path: &str) -> Result<(Server, Duration), String> {
-        const READY_TIMEOUT: Duration = Duration::from_secs(30);
         let port = net::free_port();
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let mut command = Command::new(exe);
@@ -83,22 +82,17 @@ impl Server {
             None => command.args(["--minimal-server", &port.to_string()]),
         };
         // The appliance answers /health; the minimal server only its one POST route.
-        let probe = (ready_path != "/health").then(|| {
-            format!("POST {ready_path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}")
-        });
+        let probe = match ready_path {
+            "/health" => net::HEALTH_REQUEST.to_owned(),
+            path => format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"),
+        };
         let started = Instant::now();
         let child = command.spawn().map_err(|e| format!("cannot start the server: {e}"))?;
         let server = Server { child, base: format!("http://127.0.0.1:{port}") };
-        let ready = tokio::task::spawn_blocking(move || match probe {
-            None => net::wait_until_healthy(port, READY_TIMEOUT),
-            Some(request) => net::wait_until_ok(port, &request, READY_TIMEOUT),
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        if !ready {
-            return Err(format!("the server did not answer within {} s", READY_TIMEOUT.as_secs()));
+        match tokio::task::spawn_blocking(move || net::wait_until_ok(port, &probe, Duration::from_secs(30))).await {
+            Ok(true) => Ok((server, started.elapsed())),
+            _ => Err("the server did not answer within 30 s".into()),
         }
-        Ok((server, started.elapsed()))
     }
 
     fn pid(&self) -> u32 {

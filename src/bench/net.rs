@@ -43,33 +43,24 @@ pub fn raw_http(port: u16, request: &str) -> std::io::Result<(u16, String)> {
     Ok((status, body.to_owned()))
 }
 
-/// The status and JSON body of `/health` on `port`, when something answered with JSON.
-fn health(port: u16) -> Option<(u16, serde_json::Value)> {
-    let (status, body) = raw_http(port, HEALTH_REQUEST).ok()?;
-    Some((status, serde_json::from_str(&body).ok()?))
-}
-
 /// The JSON body of `/health` on `port`, whatever its status (a 503 also says why), or `None`
 /// when nothing answered with JSON.
 pub fn get_health(port: u16) -> Option<serde_json::Value> {
-    health(port).map(|(_, body)| body)
+    let (_, body) = raw_http(port, HEALTH_REQUEST).ok()?;
+    serde_json::from_str(&body).ok()
 }
 
 /// Polls `/health` on `port` until it answers 200; false when `timeout` passes first.
 pub fn wait_until_healthy(port: u16, timeout: Duration) -> bool {
-    wait_until(timeout, || health(port).is_some_and(|(status, _)| status == 200))
+    wait_until_ok(port, HEALTH_REQUEST, timeout)
 }
 
-/// Sends `request` to `port` until it is answered 200 (for servers without `/health`); false
-/// when `timeout` passes first.
+/// Sends `request` to `port` until it is answered 200 (`HEALTH_REQUEST`, or a probe of a server
+/// without `/health`); false when `timeout` passes first.
 pub fn wait_until_ok(port: u16, request: &str, timeout: Duration) -> bool {
-    wait_until(timeout, || raw_http(port, request).is_ok_and(|(status, _)| status == 200))
-}
-
-fn wait_until(timeout: Duration, mut ready: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
     loop {
-        if ready() {
+        if raw_http(port, request).is_ok_and(|(status, _)| status == 200) {
             return true;
         }
         if Instant::now() >= deadline {
