@@ -21,6 +21,12 @@ pub fn binary() -> String {
     std::env::var("NEXERO_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_nexero").to_string())
 }
 
+/// POSTs `body` as JSON to `path` on 127.0.0.1:`port` over a plain connection (`raw_http`).
+pub fn raw_post(port: u16, path: &str, body: &str) -> std::io::Result<(u16, String)> {
+    let head = format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}", body.len());
+    raw_http(port, &format!("{head}\r\nConnection: close\r\n\r\n{body}"))
+}
+
 /// `nexero serve` on 127.0.0.1:`port` with `data_dir`; the caller adds environment and output.
 pub fn serve_command(data_dir: &Path, port: u16) -> Command {
     let mut command = Command::new(binary());
