@@ -80,7 +80,7 @@ fn a_service_command_line_never_carries_the_key() {
 }
 
 #[test]
-#[ignore = "product bug, reported: a configuration error quotes the value it could not read, secret or not"]
+
 fn a_mistyped_key_is_not_quoted_in_the_configuration_error() {
     // A stray word after the key (TOML syntax error: the message shows the line), and a numeric
     // key written without quotes (a type error: the message shows the value).

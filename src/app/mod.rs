@@ -35,6 +35,9 @@ pub enum StartError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("database {path}: {source}")]
     Database { path: String, source: StoreError },
+    /// Another Nexero writes this database (the message names it and the fix).
+    #[error("{0}")]
+    Locked(String),
     #[error("cannot create the data directory {path}: {source}. Fix: create it or choose a writable --data-dir")]
     DataDir { path: String, source: std::io::Error },
     #[error("server error: {0}")]
@@ -49,7 +52,7 @@ impl StartError {
         match self {
             StartError::Config(_) => 2,
             StartError::Bind { .. } => 3,
-            StartError::Database { .. } | StartError::DataDir { .. } => 4,
+            StartError::Database { .. } | StartError::Locked(_) | StartError::DataDir { .. } => 4,
             StartError::Serve(_) => 5,
             StartError::WriterFailed => 6,
         }
@@ -75,7 +78,10 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartError> {
             },
             writer: WriterOptions { min_free_bytes: settings.min_free_bytes(), queue_capacity: settings.max_queued_uploads },
         })
-        .map_err(|source| StartError::Database { path: path.display().to_string(), source })
+        .map_err(|source| match source {
+            StoreError::Locked(message) => StartError::Locked(message),
+            source => StartError::Database { path: path.display().to_string(), source },
+        })
     })
     .await
     .expect("opening the store does not panic")

@@ -117,6 +117,9 @@ fn explain(error: figment::Error, config_file: &Path) -> ConfigError {
     let key = error.path.iter().filter(|p| p.as_str() != "default").cloned().collect::<Vec<_>>().join(".");
     let from = origin(error.metadata.as_ref(), &key, config_file);
     let default = Settings::defaults().into_iter().find(|(k, _)| *k == key).map(|(_, shown)| shown).unwrap_or_default();
+    let secret = Settings::specs().iter().any(|spec| spec.key == key && spec.secret);
+    // A secret's value is never repeated, not even a wrong one.
+    let actual = |actual: &dyn std::fmt::Display| if secret { "a value".to_owned() } else { actual.to_string() };
     ConfigError(match &error.kind {
         Kind::UnknownField(field, _) => {
             let key = if key.ends_with(field.as_str()) { key.clone() } else { format!("{key}.{field}").trim_start_matches('.').to_owned() };
@@ -127,16 +130,22 @@ fn explain(error: figment::Error, config_file: &Path) -> ConfigError {
                 known.join(", ")
             )
         }
-        Kind::InvalidType(actual, expected) | Kind::InvalidValue(actual, expected) => {
+        Kind::InvalidType(actual_value, expected) | Kind::InvalidValue(actual_value, expected) => {
             let expected = plain(expected);
-            format!("{from} is {actual}, not {expected}. Fix: set it to {expected}, or remove it to use the default ({default})")
+            format!("{from} is {}, not {expected}. Fix: set it to {expected}, or remove it to use the default ({default})", actual(actual_value))
         }
-        Kind::UnknownVariant(actual, choices) => {
-            format!("{from} is \"{actual}\". Fix: use one of {}, or remove it to use the default ({default})", choices.join(", "))
+        Kind::UnknownVariant(value, choices) => {
+            format!("{from} is \"{}\". Fix: use one of {}, or remove it to use the default ({default})", actual(value), choices.join(", "))
         }
         Kind::Message(message) if key.is_empty() && error.metadata.as_ref().is_some_and(|m| m.name.contains("TOML")) => {
-            format!("{} is not valid TOML: {message}. Fix: correct the file (one `key = value` per line)", config_file.display())
+            // The parser's message quotes the offending line, which may hold a secret: keep
+            // only where (its first line) and why (its last).
+            let lines: Vec<&str> = message.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+            let (at, why) = (lines.first().copied().unwrap_or_default(), lines.last().copied().unwrap_or_default());
+            let at = at.trim_start_matches("TOML parse error ");
+            format!("{} is not valid TOML {at}: {why}. Fix: correct the file (one `key = value` per line)", config_file.display())
         }
+        _ if secret => format!("{from} cannot be read. Fix: correct it (see `nexero --help`)"),
         _ => format!("{from}: {}. Fix: correct it, or remove it to use the default ({default})", error.kind),
     })
 }
