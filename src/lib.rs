@@ -15,6 +15,7 @@ pub mod http;
 pub mod ingest;
 pub mod logging;
 pub mod model;
+pub mod net;
 pub mod service;
 pub mod store;
 

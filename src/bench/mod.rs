@@ -4,7 +4,6 @@
 
 pub mod headset;
 mod load;
-pub mod net;
 mod process;
 pub mod simulate;
 mod server;

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::net;
+use crate::net;
 
 /// A server process of ours, killed when dropped.
 pub struct Server {

@@ -4,9 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use clap::Parser;
-
-use super::{InstallArgs, ServiceError, DISPLAY_NAME};
+use super::{ServiceError, DISPLAY_NAME};
 use crate::config::{Overrides, Settings};
 
 const UNIT_NAME: &str = "nexero.service";
@@ -30,7 +28,8 @@ fn systemctl(args: &[&str]) -> Result<String, ServiceError> {
     Ok(String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
-pub fn install(overrides: &Overrides, _args: &InstallArgs) -> Result<(), ServiceError> {
+/// `_firewall` is Windows Firewall's: the command line offers it on Windows only.
+pub fn install(overrides: &Overrides, _firewall: bool) -> Result<(), ServiceError> {
     let overrides = super::pinned_data_dir(overrides, PathBuf::from(DATA_DIR));
     if overrides.data_dir.as_deref() != Some(Path::new(DATA_DIR)) {
         return Err(ServiceError(format!(
@@ -41,7 +40,9 @@ pub fn install(overrides: &Overrides, _args: &InstallArgs) -> Result<(), Service
     // A bad setting fails here, in front of the admin, rather than at the next boot.
     let settings = Settings::load(&overrides)?;
     let exe = std::env::current_exe().map_err(|e| ServiceError(format!("cannot find this program's own path: {e}")))?;
-    let unit = render_unit(&exe, &Overrides { data_dir: None, ..overrides })?;
+    let unit = render_unit(&exe, &Overrides { data_dir: None, ..overrides.clone() })?;
+    // Before the unit starts, so that its first start already reads them.
+    let secrets = super::secrets::store(Path::new(DATA_DIR), &overrides.secrets())?;
     std::fs::write(UNIT_PATH, unit).map_err(|e| ServiceError(format!("cannot write {UNIT_PATH}: {e}. Fix: run with sudo")))?;
     systemctl(&["daemon-reload"])?;
     systemctl(&["enable", "--now", UNIT_NAME])?;
@@ -49,10 +50,14 @@ pub fn install(overrides: &Overrides, _args: &InstallArgs) -> Result<(), Service
     println!("  program:        {}", exe.display());
     println!("  data directory: {DATA_DIR}");
     println!("  port:           {}", settings.port);
+    if let Some(secrets) = secrets {
+        println!("  secrets:        {secrets}");
+    }
     Ok(())
 }
 
-/// The packaged unit with this program's path and the given settings as NEXERO_* variables.
+/// The packaged unit with this program's path and the given settings as NEXERO_* variables;
+/// secrets are left out (`Overrides::to_flags`), since `systemctl show` prints them to anyone.
 fn render_unit(exe: &Path, overrides: &Overrides) -> Result<String, ServiceError> {
     let exe = exe.to_str().filter(|p| !p.contains(char::is_whitespace)).ok_or_else(|| {
         ServiceError(format!("the program path {} has spaces or is not UTF-8. Fix: copy nexero to /usr/local/bin", exe.display()))
@@ -62,7 +67,7 @@ fn render_unit(exe: &Path, overrides: &Overrides) -> Result<String, ServiceError
         unit.push_str(&line.replace(TEMPLATE_PROGRAM, exe));
         unit.push('\n');
         if line.starts_with("Environment=") {
-            for pair in super::pinned_flags(overrides).chunks(2) {
+            for pair in overrides.to_flags().chunks(2) {
                 let name = pair[0].trim_start_matches("--").replace('-', "_").to_uppercase();
                 unit.push_str(&format!("Environment=\"NEXERO_{name}={}\"\n", pair[1]));
             }
@@ -121,15 +126,50 @@ pub fn status() -> Result<(), ServiceError> {
     }
     println!("service:        {UNIT_NAME} ({DISPLAY_NAME})");
     println!("state:          {} ({}, process {})", property("ActiveState"), property("SubState"), property("MainPID"));
-    // The unit's NEXERO_* variables, turned back into flags, give the settings it runs with.
-    let mut flags = vec!["nexero".to_owned()];
-    for assignment in property("Environment").split_whitespace() {
+    let overrides = unit_overrides(&property("Environment"));
+    super::print_facts(&Settings::load(&super::pinned_data_dir(&overrides, PathBuf::from(DATA_DIR)))?);
+    Ok(())
+}
+
+/// The settings a unit runs with: its NEXERO_* variables (`systemctl show`'s `NAME=value ...`),
+/// turned back into the flags `render_unit` made them from.
+fn unit_overrides(environment: &str) -> Overrides {
+    let mut flags = Vec::new();
+    for assignment in environment.split_whitespace() {
         if let Some((name, value)) = assignment.split_once('=').and_then(|(n, v)| Some((n.strip_prefix("NEXERO_")?, v))) {
             flags.push(format!("--{}", name.to_lowercase().replace('_', "-")));
             flags.push(value.to_owned());
         }
     }
-    let overrides = crate::cli::Cli::try_parse_from(&flags).map(|cli| cli.overrides).unwrap_or_default();
-    super::print_facts(&Settings::load(&super::pinned_data_dir(&overrides, PathBuf::from(DATA_DIR)))?);
-    Ok(())
+    Overrides::from_flags(flags).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Secret, SyncOverrides};
+
+    #[test]
+    fn the_unit_carries_settings_but_never_a_secret() {
+        let overrides = Overrides {
+            port: Some(8001),
+            site_timezone: Some("Asia/Kolkata".into()),
+            sync: SyncOverrides { url: Some("https://example.supabase.co/rest/v1".into()), key: Some(Secret::new("sb_secret_abc123")) },
+            ..Overrides::default()
+        };
+        let unit = render_unit(Path::new("/opt/nexero/nexero"), &overrides).unwrap();
+        assert!(unit.contains("ExecStart=/opt/nexero/nexero serve\n"), "{unit}");
+        assert!(unit.contains("Environment=\"NEXERO_PORT=8001\"\n"), "{unit}");
+        assert!(unit.contains("Environment=\"NEXERO_SYNC_URL=https://example.supabase.co/rest/v1\"\n"), "{unit}");
+        assert!(!unit.contains("sb_secret") && !unit.contains("SYNC_KEY"), "{unit}");
+
+        // What `service status` reads back from `systemctl show -p Environment`.
+        let environment: Vec<&str> =
+            unit.lines().filter_map(|l| l.strip_prefix("Environment=")).map(|l| l.trim_matches('"')).collect();
+        let back = unit_overrides(&environment.join(" "));
+        assert_eq!(back.port, Some(8001));
+        assert_eq!(back.site_timezone.as_deref(), Some("Asia/Kolkata"));
+        assert_eq!(back.sync.url.as_deref(), Some("https://example.supabase.co/rest/v1"));
+        assert_eq!(back.data_dir.as_deref(), Some(Path::new(DATA_DIR)));
+    }
 }

@@ -1,16 +1,16 @@
-//! `nexero service ...`: installs and runs the appliance under the operating system's service
-//! manager — the Windows SCM (windows.rs) or systemd (linux.rs). Console mode stays `nexero serve`.
+//! Installs and runs the appliance under the operating system's service manager — the Windows SCM
+//! (windows/) or systemd (linux.rs). Console mode stays `nexero serve`; the command line that
+//! calls this is cli/service.rs, which hands over parsed settings so nothing here re-reads it.
 
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
+#[cfg(windows)]
 use std::process::ExitCode;
-use std::time::Duration;
 
 use crate::config::{ConfigError, Overrides, Settings};
 
 #[cfg(unix)]
 mod linux;
+mod secrets;
 #[cfg(windows)]
 mod windows;
 
@@ -25,43 +25,6 @@ pub const DISPLAY_NAME: &str = "Nexero Showroom";
 pub const DESCRIPTION: &str =
     "Receives VR headset tour events on the showroom LAN and stores them for the sales dashboard.";
 
-#[derive(clap::Args, Debug)]
-pub struct ServiceArgs {
-    #[command(subcommand)]
-    pub action: ServiceAction,
-}
-
-#[derive(clap::Subcommand, Debug)]
-pub enum ServiceAction {
-    /// Install the service, or update it when it exists: starts with the computer and restarts
-    /// after failures. Settings given here (--port, --data-dir, ...) are kept for every start.
-    Install(InstallArgs),
-    /// Stop the service, wait until it is gone and remove it. The data directory is kept.
-    Uninstall {
-        /// Also delete the data directory (database, nexero.toml, logs, backups)
-        #[arg(long)]
-        delete_data: bool,
-    },
-    /// Start the installed service and wait until it runs (or report why it stopped)
-    Start,
-    /// Stop the service gracefully and wait until it has stopped
-    Stop,
-    /// Show state, version, port, data directory, database size and last sync
-    Status,
-    /// The entry point the Windows service manager starts; not for use from a console
-    #[cfg(windows)]
-    #[command(hide = true)]
-    Run,
-}
-
-#[derive(clap::Args, Debug)]
-pub struct InstallArgs {
-    /// Allow the port through Windows Firewall on private networks only (not public ones)
-    #[cfg(windows)]
-    #[arg(long)]
-    pub firewall: bool,
-}
-
 /// Something an admin must fix; the message says what and how.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -73,23 +36,38 @@ impl From<ConfigError> for ServiceError {
     }
 }
 
-pub fn run(args: ServiceArgs, overrides: &Overrides) -> ExitCode {
-    let result = match args.action {
-        ServiceAction::Install(install) => platform::install(overrides, &install),
-        ServiceAction::Uninstall { delete_data } => platform::uninstall(overrides, delete_data),
-        ServiceAction::Start => platform::start(),
-        ServiceAction::Stop => platform::stop(),
-        ServiceAction::Status => platform::status(),
-        #[cfg(windows)]
-        ServiceAction::Run => return platform::run(overrides),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("nexero service: {e}");
-            ExitCode::FAILURE
-        }
-    }
+/// Installs the service, or updates it when it exists, with the settings given kept for every
+/// start; secrets go into the data directory's nexero.toml, never onto the service's command
+/// line. `firewall` (Windows) also allows the port through Windows Firewall on private networks.
+pub fn install(overrides: &Overrides, firewall: bool) -> Result<(), ServiceError> {
+    platform::install(overrides, firewall)
+}
+
+/// Stops and removes the service; the data directory goes too only with `delete_data`.
+/// `overrides` names the data directory when the service is not installed any more.
+pub fn uninstall(overrides: &Overrides, delete_data: bool) -> Result<(), ServiceError> {
+    platform::uninstall(overrides, delete_data)
+}
+
+/// Starts the installed service and waits until it runs, or says why it stopped.
+pub fn start() -> Result<(), ServiceError> {
+    platform::start()
+}
+
+/// Stops the service gracefully and waits until it has stopped.
+pub fn stop() -> Result<(), ServiceError> {
+    platform::stop()
+}
+
+/// Prints the service's state and the facts an admin asks about; never a secret.
+pub fn status() -> Result<(), ServiceError> {
+    platform::status()
+}
+
+/// The entry point the Windows service manager starts (`nexero.exe service run ...`).
+#[cfg(windows)]
+pub fn run(overrides: &Overrides) -> ExitCode {
+    platform::run(overrides)
 }
 
 /// The overrides with the data directory always set: flag, else NEXERO_DATA_DIR, else the
@@ -106,28 +84,14 @@ fn pinned_data_dir(overrides: &Overrides, default: PathBuf) -> Overrides {
     Overrides { data_dir: Some(dir), ..overrides.clone() }
 }
 
-/// The flags given on this command line, as arguments for the service's own command line.
-fn pinned_flags(overrides: &Overrides) -> Vec<String> {
-    let mut flags = Vec::new();
-    if let Ok(serde_json::Value::Object(given)) = serde_json::to_value(overrides) {
-        for (key, value) in given {
-            flags.push(format!("--{}", key.replace('_', "-")));
-            flags.push(match value {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            });
-        }
-    }
-    flags
-}
-
 /// Prints the facts `service status` shows beyond the service manager's state.
 fn print_facts(settings: &Settings) {
-    let health = fetch_health(settings.port);
+    use crate::http::system::VERSION;
+    let health = crate::net::get_health(settings.port);
     let running_version = health.as_ref().and_then(|h| h["version"].as_str().map(str::to_owned));
     match running_version {
-        Some(v) if v != crate::web::VERSION => println!("version:        {v} running; this program is {}", crate::web::VERSION),
-        _ => println!("version:        {}", crate::web::VERSION),
+        Some(v) if v != VERSION => println!("version:        {v} running; this program is {VERSION}"),
+        _ => println!("version:        {VERSION}"),
     }
     println!("port:           {} (headsets and staff: http://<this computer's address>:{})", settings.port, settings.port);
     println!("data directory: {}", settings.data_dir.display());
@@ -163,16 +127,4 @@ fn describe_size(db: &Path) -> String {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!("not created yet ({})", db.display()),
         Err(e) => format!("cannot read {} ({e}); run this as administrator / root", db.display()),
     }
-}
-
-/// A plain HTTP/1.0 GET of /health on loopback: enough for a status line, no HTTP client needed.
-fn fetch_health(port: u16) -> Option<serde_json::Value> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream.write_all(b"GET /health HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    let (_, body) = answer.split_once("\r\n\r\n")?;
-    serde_json::from_str(body).ok()
 }

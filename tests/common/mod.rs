@@ -1,7 +1,7 @@
 //! The helpers every test shares: the real appliance in-process on a free loopback port with a
 //! real SQLite file (`TestServer`), the `nexero` program as a child process (`binary`,
 //! `Appliance`), and the loopback HTTP helpers `bench` uses too (`free_port`, `raw_http`,
-//! `get_health`, `wait_until_healthy`, from `nexero::bench::net`).
+//! `get_health`, `wait_until_healthy`, from `nexero::net`).
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use rusqlite::Connection;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-pub use nexero::bench::net::*;
+pub use nexero::net::*;
 
 /// The `nexero` program under test: `NEXERO_BIN` (tests/run-all.sh points it at the release
 /// build), else the one cargo built for this test run.

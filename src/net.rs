@@ -1,6 +1,7 @@
 //! Plain blocking HTTP over loopback: a free port, one raw request, the `/health` answer, and
-//! waiting until an appliance answers. `bench` starts its servers with these, and the integration
-//! tests (tests/common) use the same functions, so there is one implementation of each.
+//! waiting until an appliance answers. `service status` asks the running appliance with these,
+//! `bench` starts its servers with them, and the integration tests (tests/common) use the same
+//! functions, so there is one implementation of each.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
