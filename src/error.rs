@@ -42,8 +42,9 @@ pub enum AppError {
 struct ErrorBody<'a> {
     code: &'a str,
     message: String,
-    /// The same text under the key FastAPI-era headset builds log.
-    detail: String,
+    /// What clients written for the old backend read: an object (`error`, `message`,
+    /// `received_keys`) on a 400, FastAPI's list of `{loc, msg, type}` on a 422, else the text.
+    detail: serde_json::Value,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     errors: Vec<FieldError>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -118,7 +119,16 @@ impl IntoResponse for AppError {
             }
             other => (other.to_string(), vec![], vec![]),
         };
-        let body = ErrorBody { code, detail: message.clone(), message, errors, received_keys };
+        let detail = match status {
+            StatusCode::BAD_REQUEST => serde_json::json!({
+                "error": if received_keys.is_empty() { "Bad request" } else { "Unknown data type" },
+                "message": message,
+                "received_keys": received_keys,
+            }),
+            StatusCode::UNPROCESSABLE_ENTITY => errors.iter().map(fastapi_error).collect(),
+            _ => serde_json::Value::String(message.clone()),
+        };
+        let body = ErrorBody { code, detail, message, errors, received_keys };
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             let wait = if code == "OVERLOADED" { "1" } else { "5" };
@@ -126,6 +136,23 @@ impl IntoResponse for AppError {
         }
         response
     }
+}
+
+/// One field error as FastAPI wrote it: `events[3].timestamp` is `loc: ["body", "events", 3,
+/// "timestamp"]`.
+fn fastapi_error(error: &FieldError) -> serde_json::Value {
+    let mut loc = vec![serde_json::json!("body")];
+    for part in error.field.split('.').filter(|p| !p.is_empty() && *p != "body") {
+        let (name, indexes) = part.split_once('[').map_or((part, ""), |(n, rest)| (n, rest));
+        if !name.is_empty() {
+            loc.push(serde_json::json!(name));
+        }
+        for index in indexes.split(['[', ']']).filter(|i| !i.is_empty()) {
+            loc.push(index.parse::<u64>().map(serde_json::Value::from).unwrap_or_else(|_| serde_json::json!(index)));
+        }
+    }
+    let kind = if error.reason.contains("required") { "missing" } else { "value_error" };
+    serde_json::json!({"loc": loc, "msg": error.reason, "type": kind})
 }
 
 pub type Result<T, E = AppError> = std::result::Result<T, E>;

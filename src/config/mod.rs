@@ -201,6 +201,14 @@ impl Settings {
     pub fn min_free_bytes(&self) -> u64 {
         self.min_free_disk_mb * 1_000_000
     }
+
+    pub fn max_buffered_body_bytes(&self) -> usize {
+        (self.max_buffered_body_mb * 1024 * 1024) as usize
+    }
+
+    pub fn resend_window_ms(&self) -> i64 {
+        self.resend_window_hours as i64 * 3_600_000
+    }
 }
 
 /// `NEXERO_*` variables that name a setting (`NEXERO_SYNC_URL` is `sync.url`); other `NEXERO_*`

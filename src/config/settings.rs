@@ -58,6 +58,26 @@ settings! {
         /// Uploads that may wait for the database before new ones get 503 with Retry-After
         max_queued_uploads: usize = 4096, "N",
             check |v| at_least(*v as u64, 1, "would refuse every upload");
+        /// A connection must send a request's headers within this many seconds, and one left idle
+        /// this long between requests is closed (slow or stalled clients cannot pile up)
+        header_read_timeout_secs: u64 = 10, "SECS",
+            check |v| at_least(*v, 1, "would close every connection before its first request");
+        /// A request body must arrive within this many seconds, else 408 (a stalled upload
+        /// holds no memory for long)
+        body_read_timeout_secs: u64 = 60, "SECS",
+            check |v| at_least(*v, 1, "would cut off every upload");
+        /// Open connections at most; beyond it new ones get 503 with Retry-After (keeps the
+        /// process clear of the system's file-descriptor limit)
+        max_connections: usize = 512, "N",
+            check |v| at_least(*v as u64, 16, "would lock headsets out while a few connections are open");
+        /// Request bodies held in memory at once, in MB, over all uploads; beyond it uploads
+        /// get 503 with Retry-After
+        max_buffered_body_mb: u64 = 64, "MB",
+            check |v| at_least(*v, 8, "cannot hold one large tour batch");
+        /// How long a resend is recognised (its Idempotency-Key, its event id), in hours: long
+        /// enough to cover a headset's retry queue after a restart
+        resend_window_hours: u64 = 168, "HOURS",
+            check |v| at_least(*v, 1, "would store resends twice");
         /// full: fsync every commit; normal: faster, may lose the last commits on power loss
         durability: Durability = Durability::Full, "full|normal";
         /// Log filter such as "info" or "nexero=debug"
