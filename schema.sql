@@ -112,3 +112,30 @@ CREATE TABLE meta (
 
 -- The upload's Idempotency-Key header, so `nexero reprocess` recognises resends as the live path does.
 ALTER TABLE inbox ADD COLUMN idempotency_key TEXT;
+
+-- migration: 3
+
+-- Why a tour's times are not the headset's own (a summary without usable times), shown with it.
+ALTER TABLE tour_sessions ADD COLUMN time_warnings TEXT;
+-- Headset GUIDs are case-insensitive: look-ups by the headset's own id ignore case.
+CREATE INDEX tour_sessions_external_nocase ON tour_sessions(external_id COLLATE NOCASE);
+
+-- The Idempotency-Key of every upload that carried one, kept for resend_window_hours: a resend
+-- is recognised whatever tour or address it arrives in, and a reused key with another body is
+-- refused.
+CREATE TABLE idempotency_keys (
+    key          TEXT    PRIMARY KEY,
+    fingerprint  INTEGER NOT NULL,               -- the body's identity (normalised JSON)
+    inbox_id     INTEGER NOT NULL REFERENCES inbox(id),
+    received_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_age ON idempotency_keys(received_at);
+
+-- A resent event (its event id, or a body carrying its own time) is recognised across all the
+-- tours of its headset, no longer only within one tour: event keys now include the headset.
+-- Earlier keys were per tour; a key seen in two tours keeps only its first event's key.
+UPDATE events SET dedupe_key = NULL
+ WHERE dedupe_key IS NOT NULL
+   AND id NOT IN (SELECT min(id) FROM events WHERE dedupe_key IS NOT NULL GROUP BY dedupe_key);
+DROP INDEX events_dedupe;
+CREATE UNIQUE INDEX events_resend ON events(dedupe_key) WHERE dedupe_key IS NOT NULL;

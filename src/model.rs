@@ -102,6 +102,13 @@ impl UploadMeta {
     pub fn endpoint_text(&self) -> String {
         format!("POST {}", self.path)
     }
+
+    /// What makes two bodies the same upload: the JSON with its keys in one order (`serde_json`'s
+    /// map is sorted), else the bytes as sent.
+    pub fn fingerprint(&self) -> i64 {
+        let normalised = serde_json::from_slice::<serde_json::Value>(&self.body).ok().map(|v| v.to_string());
+        xxhash_rust::xxh3::xxh3_64(normalised.as_deref().map_or(&self.body[..], str::as_bytes)) as i64
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -214,6 +221,8 @@ pub struct TourInfo {
     pub event_count: i64,
     pub customer_id: Option<String>,
     pub property_id: Option<String>,
+    /// Which of its times are not the headset's own, and why.
+    pub time_warnings: Option<String>,
 }
 
 /// What the store did with an upload, after the commit.
@@ -225,8 +234,22 @@ pub struct Applied {
     pub duplicates: usize,
     /// The dwell time of the upload's first event, as the store judged it.
     pub first_dwell: Option<DwellVerdict>,
-    /// Heartbeat for a session that does not exist.
-    pub session_missing: bool,
+    /// A resend of an upload already stored (same `Idempotency-Key` and body): nothing new.
+    pub resend: bool,
+    /// What was stored differently from what was sent, and why (a summary's unusable times).
+    pub warnings: Vec<String>,
+    /// Why the store refused the upload, when what it means depends on what is stored; the
+    /// upload is kept in the inbox as refused.
+    pub refusal: Option<Refusal>,
+}
+
+/// Why the store refused an upload that parsed.
+#[derive(Clone, Debug)]
+pub enum Refusal {
+    /// A heartbeat (or other reference) to a tour that does not exist.
+    UnknownTour,
+    /// Fields that cannot be used given what is stored: (field, reason).
+    Invalid(Vec<(String, String)>),
 }
 
 /// A reported dwell time as stored: the time counted (`None` when not counted) and whether it

@@ -8,9 +8,13 @@ use serde_json::{json, Value};
 
 const BATCH: &str = "/api/v1/unreal/tracking/batch";
 
+/// A tour's batch: its events' times are the tour's own, so two tours never share an event (a
+/// headset's event seen again, in any tour, is a resend).
 fn batch_of(n: usize, session: &str) -> Value {
+    let tour = session.bytes().fold(0u64, |hash, b| hash.wrapping_mul(31).wrapping_add(u64::from(b))) % 100_000;
+    let start = 1_727_653_800.0 + tour as f64 * 1_000.0;
     let events: Vec<Value> =
-        (0..n).map(|i| json!({"event_type": "gaze", "timestamp": 1_727_653_800.0 + i as f64 * 0.5, "zone_name": "kitchen", "dwell_time_ms": 700})).collect();
+        (0..n).map(|i| json!({"event_type": "gaze", "timestamp": start + i as f64 * 0.5, "zone_name": "kitchen", "dwell_time_ms": 700})).collect();
     json!({"session_id": session, "sent_at": 1_727_653_900.0, "events": events})
 }
 

@@ -44,8 +44,9 @@ async fn the_g1_test_client_flow() {
     assert_eq!(answer["status"], "completed");
     assert_eq!(answer["event_count"], 11);
 
+    // The tour is over: the heartbeat is answered 200, as the G1 client expects, but it says so.
     let (status, answer) = server.post(&format!("/api/v1/unreal/session/{session_id}/heartbeat"), &json!({})).await;
-    assert_eq!((status, answer["status"].as_str()), (200, Some("alive")));
+    assert_eq!((status, answer["status"].as_str()), (200, Some("completed")));
     let (status, _) = server.post(&format!("/api/v1/unreal/heartbeat/{session_id}"), &json!({})).await;
     assert_eq!(status, 200);
     let (status, answer) = server.post("/api/v1/unreal/heartbeat/no-such-session", &json!({})).await;
@@ -124,12 +125,17 @@ async fn session_timestamps_as_strings_numbers_and_fractions() {
         let (status, answer) = server.get(&format!("/api/v1/unreal/session/{uuid}/status")).await;
         assert_eq!((status, answer["status"].as_str()), (200, Some("completed")));
     }
-    // An unreadable time never loses the summary: it is stored with a warning and the raw text.
+    // Unreadable times with no tour to take them from: refused naming both fields (no tour is
+    // made up), and the summary is not lost: its body stays in the inbox.
     let (status, answer) = server.post(UNIVERSAL, &json!({"session_id": "odd", "session_start": "teatime", "session_end": "later"})).await;
-    assert_eq!(status, 201);
-    assert_eq!(answer["warnings"].as_array().unwrap().len(), 2, "{answer}");
-    let raw: String = server.db().query_row("SELECT headset_start FROM tour_sessions WHERE external_id = 'odd'", [], |r| r.get(0)).unwrap();
-    assert_eq!(raw, "teatime");
+    assert_eq!(status, 422);
+    assert_eq!(answer["errors"].as_array().unwrap().len(), 2, "{answer}");
+    let raw: String = server
+        .db()
+        .query_row("SELECT CAST(body AS TEXT) FROM inbox WHERE status = 422 AND CAST(body AS TEXT) LIKE '%teatime%'", [], |r| r.get(0))
+        .unwrap();
+    assert!(raw.contains("later"));
+    assert_eq!(server.count("SELECT count(*) FROM tour_sessions WHERE external_id = 'odd'"), 0);
     server.stop().await;
 }
 

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 use super::parse::Parsed;
 use crate::error::{AppError, FieldError, Result};
-use crate::model::{Action, Applied, EventKind, TourInfo};
+use crate::model::{Action, Applied, EventKind, Refusal, TourInfo};
 use crate::model::{DwellInput, Endpoint};
 use crate::store::now_ms;
 
@@ -16,7 +16,6 @@ use crate::store::now_ms;
 pub struct Gist {
     shape: Shape,
     event: Option<EventGist>,
-    warnings: Vec<String>,
     errors: Vec<FieldError>,
     total: usize,
 }
@@ -39,11 +38,11 @@ struct EventGist {
 impl Gist {
     /// Takes what the answer needs; the batch's failures move into the gist.
     pub fn of(parsed: &mut Parsed) -> Gist {
-        let (shape, warnings) = match &parsed.action {
-            Action::Startup => (Shape::Startup, vec![]),
-            Action::Summary(summary) => (Shape::Summary, summary.warnings.clone()),
-            Action::Events { .. } => (Shape::Events, vec![]),
-            _ => (Shape::Other, vec![]),
+        let shape = match &parsed.action {
+            Action::Startup => Shape::Startup,
+            Action::Summary(_) => Shape::Summary,
+            Action::Events { .. } => Shape::Events,
+            _ => Shape::Other,
         };
         let event = match &parsed.action {
             Action::Events { events, .. } => events.first().map(|e| EventGist {
@@ -57,7 +56,7 @@ impl Gist {
             }),
             _ => None,
         };
-        Gist { shape, event, warnings, errors: std::mem::take(&mut parsed.errors), total: parsed.total }
+        Gist { shape, event, errors: std::mem::take(&mut parsed.errors), total: parsed.total }
     }
 }
 
@@ -71,8 +70,17 @@ pub fn seconds(ms: Option<i64>) -> Value {
     ms.map(|ms| json!(ms / 1000)).unwrap_or(Value::Null)
 }
 
-/// The answer to a stored upload, with the endpoint's success status.
+/// The answer to a stored upload, with the endpoint's success status; the error for one the
+/// store refused (kept in the inbox).
 pub fn answer(endpoint: Endpoint, gist: Gist, applied: &Applied, route_id: Option<&str>) -> Result<Response> {
+    match &applied.refusal {
+        None => {}
+        Some(Refusal::UnknownTour) => return Err(AppError::NotFound(format!("Session not found: {}", route_id.unwrap_or_default()))),
+        Some(Refusal::Invalid(fields)) => {
+            let errors = fields.iter().map(|(field, reason)| FieldError { field: field.clone(), reason: reason.clone() });
+            return Err(AppError::Validation(errors.collect()));
+        }
+    }
     let tour = applied.tour.as_ref();
     let session_id = json!(tour.map(|t| &t.uuid));
     let processed = applied.stored + applied.duplicates;
@@ -98,11 +106,9 @@ pub fn answer(endpoint: Endpoint, gist: Gist, applied: &Applied, route_id: Optio
         }
         Endpoint::SessionStart | Endpoint::SessionEnd => boundary(tour),
         Endpoint::SessionHeartbeat | Endpoint::Heartbeat => {
-            let id = route_id.unwrap_or_default();
-            if applied.session_missing {
-                return Err(AppError::NotFound(format!("Session not found: {id}")));
-            }
-            json!({"status": "alive", "session_id": id, "timestamp": iso(now_ms())})
+            // "alive" while the tour is open; an ended tour says how it ended.
+            let status = tour.map_or("alive", |t| if t.status == "active" { "alive" } else { t.status.as_str() });
+            json!({"status": status, "session_id": route_id.unwrap_or_default(), "timestamp": iso(now_ms())})
         }
     };
     let status = StatusCode::from_u16(endpoint.success_status()).expect("a valid status");
@@ -123,7 +129,7 @@ fn universal(gist: Gist, applied: &Applied) -> Value {
             "duration_seconds": seconds(tour.and_then(|t| t.duration_ms)),
             "started_at": tour.map(|t| iso(t.started_at)),
             "ended_at": tour.and_then(|t| t.ended_at).map(iso),
-            "warnings": gist.warnings,
+            "warnings": applied.warnings,
         }),
         (Shape::Events, Some(event)) => event_answer(event, applied),
         _ => json!({"status": "success", "processed": true}),

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection};
 use uuid::Uuid;
 
-use super::inbox;
+use super::{inbox, resends};
 use super::rollup::RollupKey;
 use super::tours::{self, TourRow};
 use super::upload::WriteCtx;
@@ -117,7 +117,7 @@ pub(super) fn store_events(
             rotation[1],
             rotation[2],
             event.data,
-            event.dedupe_key,
+            resends::event_key(&meta.device_key, event.dedupe_key),
         ])?;
         if inserted == 0 {
             continue;

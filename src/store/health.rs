@@ -15,7 +15,10 @@ pub struct HealthFacts {
     pub free_disk_bytes: Option<u64>,
     pub tours: i64,
     pub active_tours: i64,
+    /// Uploads refused as not understood (400, 422): what `nexero reprocess` reads again.
     pub unrecognised_uploads: i64,
+    /// Every refused upload, those too (413, heartbeats to unknown tours, reused keys).
+    pub refused_uploads: i64,
     pub queued_writes: usize,
 }
 
@@ -27,8 +30,11 @@ pub fn health_facts(conn: &Connection, path: &Path, queued_writes: usize) -> Res
         [],
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
-    let unrecognised_uploads: i64 =
-        conn.query_row("SELECT count(*) FROM inbox WHERE outcome = 'rejected'", [], |r| r.get(0))?;
+    let (unrecognised_uploads, refused_uploads): (i64, i64) = conn.query_row(
+        "SELECT count(*) FILTER (WHERE status IN (400, 422)), count(*) FROM inbox WHERE outcome = 'rejected'",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
     let file_size = |suffix: &str| {
         let mut name = path.as_os_str().to_owned();
         name.push(suffix);
@@ -42,6 +48,7 @@ pub fn health_facts(conn: &Connection, path: &Path, queued_writes: usize) -> Res
         tours,
         active_tours,
         unrecognised_uploads,
+        refused_uploads,
         queued_writes,
     })
 }

@@ -12,6 +12,7 @@ mod health;
 pub mod inbox;
 mod lock;
 mod migrate;
+mod resends;
 pub(crate) mod rollup;
 pub mod tours;
 mod upload;
@@ -30,13 +31,17 @@ pub use migrate::latest_version as schema_version;
 pub(crate) use migrate::migrate;
 pub use upload::IngestOptions;
 use upload::{IngestState, WriteCtx};
-use writer::Writer;
+use writer::{Size, Writer};
 pub use writer::WriterOptions;
 
 use crate::config::Durability;
 use crate::model::{Action, Applied, UploadMeta};
 
 pub type Pool = r2d2::Pool<SqliteConnectionManager>;
+
+/// A batch of more events than this is a large request: the writer takes at most one per group
+/// commit, so small uploads never wait behind several.
+const LARGE_BATCH_EVENTS: usize = 500;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -169,17 +174,30 @@ impl Store {
     /// Stores an upload (raw body in the inbox plus what it means) and returns after the commit.
     /// `existing` is the upload's inbox row when `nexero reprocess` applies a new reading of it.
     pub async fn apply(&self, meta: UploadMeta, existing: Option<i64>, action: Action) -> Result<Applied, StoreError> {
-        self.writer.submit(move |conn, state| upload::apply(&mut WriteCtx::new(conn, state), &meta, existing, action)).await
+        // Identifying the body is parsing work: done here, not on the writer thread.
+        let fingerprint = meta.idempotency_key.is_some().then(|| meta.fingerprint());
+        let size = match &action {
+            Action::Events { events, .. } if events.len() > LARGE_BATCH_EVENTS => Size::Large,
+            _ => Size::Small,
+        };
+        self.writer
+            .submit(size, move |conn, state| upload::apply(&mut WriteCtx::new(conn, state), &meta, existing, action, fingerprint))
+            .await
+    }
+
+    /// Forgets the `Idempotency-Key`s older than the resend window; returns how many.
+    pub async fn forget_old_resend_keys(&self) -> Result<usize, StoreError> {
+        self.writer.submit(Size::Small, |conn, state| upload::forget_old_resend_keys(&mut WriteCtx::new(conn, state))).await
     }
 
     /// Ends the tours that have been idle for longer than the timeout; returns how many.
     pub async fn close_idle_tours(&self) -> Result<usize, StoreError> {
-        self.writer.submit(|conn, state| tours::close_idle(&mut WriteCtx::new(conn, state))).await
+        self.writer.submit(Size::Small, |conn, state| tours::close_idle(&mut WriteCtx::new(conn, state))).await
     }
 
     /// Proves the database takes a write, through the same queue as uploads.
     pub async fn probe_write(&self) -> Result<(), StoreError> {
-        self.writer.submit(|conn, _| upload::probe(conn)).await
+        self.writer.submit(Size::Small, |conn, _| upload::probe(conn)).await
     }
 
     pub async fn health_facts(&self) -> Result<HealthFacts, StoreError> {

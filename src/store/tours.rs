@@ -30,7 +30,7 @@ pub(super) struct ActiveTour {
 
 impl ActiveTour {
     fn row(&self) -> TourRow {
-        TourRow { id: self.id, started_at: self.started_at, property_id: self.property_id.clone() }
+        TourRow { id: self.id, started_at: self.started_at, property_id: self.property_id.clone(), active: true }
     }
 }
 
@@ -40,6 +40,8 @@ pub(super) struct TourRow {
     pub id: i64,
     pub started_at: i64,
     pub property_id: Option<String>,
+    /// Not ended yet.
+    pub active: bool,
 }
 
 /// How a tour ended.
@@ -63,7 +65,7 @@ impl Ending {
     }
 }
 
-const TOUR_COLUMNS: &str = "id, started_at, property_id";
+const TOUR_COLUMNS: &str = "id, started_at, property_id, status";
 const ACTIVE_TOUR_COLUMNS: &str = "id, last_event_at, external_id, started_at, property_id";
 
 fn active_tour_row(r: &rusqlite::Row) -> rusqlite::Result<ActiveTour> {
@@ -71,12 +73,13 @@ fn active_tour_row(r: &rusqlite::Row) -> rusqlite::Result<ActiveTour> {
 }
 
 fn tour_row(r: &rusqlite::Row) -> rusqlite::Result<TourRow> {
-    Ok(TourRow { id: r.get(0)?, started_at: r.get(1)?, property_id: r.get(2)? })
+    let status: String = r.get(3)?;
+    Ok(TourRow { id: r.get(0)?, started_at: r.get(1)?, property_id: r.get(2)?, active: status == "active" })
 }
 
 /// The columns of a [`TourInfo`], in its order.
-const TOUR_INFO_COLUMNS: &str =
-    "uuid, external_id, status, started_at, ended_at, last_event_at, duration_ms, event_count, customer_id, property_id";
+const TOUR_INFO_COLUMNS: &str = "uuid, external_id, status, started_at, ended_at, last_event_at, duration_ms, event_count,
+     customer_id, property_id, time_warnings";
 
 fn tour_info_row(r: &rusqlite::Row) -> rusqlite::Result<TourInfo> {
     Ok(TourInfo {
@@ -90,7 +93,16 @@ fn tour_info_row(r: &rusqlite::Row) -> rusqlite::Result<TourInfo> {
         event_count: r.get(7)?,
         customer_id: r.get(8)?,
         property_id: r.get(9)?,
+        time_warnings: r.get(10)?,
     })
+}
+
+/// A tour by our UUID (any letter case) or by the headset's own id (GUIDs are case-insensitive).
+fn by_reference_sql(columns: &str) -> String {
+    format!(
+        "SELECT {columns} FROM tour_sessions WHERE uuid = lower(?1)
+         UNION ALL SELECT {columns} FROM tour_sessions WHERE external_id = ?1 COLLATE NOCASE LIMIT 1"
+    )
 }
 
 /// A tour by its row id.
@@ -101,20 +113,12 @@ pub(super) fn info(conn: &Connection, id: i64) -> Result<TourInfo, StoreError> {
 
 /// A tour by our UUID or by the headset's own id (the read side's look-up).
 pub fn by_reference(conn: &Connection, reference: &str) -> Result<Option<TourInfo>, StoreError> {
-    let sql = format!(
-        "SELECT {TOUR_INFO_COLUMNS} FROM tour_sessions WHERE uuid = ?1
-         UNION ALL SELECT {TOUR_INFO_COLUMNS} FROM tour_sessions WHERE external_id = ?1 LIMIT 1"
-    );
-    Ok(conn.prepare_cached(&sql)?.query_row([reference], tour_info_row).optional()?)
+    Ok(conn.prepare_cached(&by_reference_sql(TOUR_INFO_COLUMNS))?.query_row([reference], tour_info_row).optional()?)
 }
 
 /// A tour by our UUID or by the headset's own id.
 pub(super) fn find(conn: &Connection, reference: &str) -> Result<Option<TourRow>, StoreError> {
-    let sql = format!(
-        "SELECT {TOUR_COLUMNS} FROM tour_sessions WHERE uuid = ?1
-         UNION ALL SELECT {TOUR_COLUMNS} FROM tour_sessions WHERE external_id = ?1 LIMIT 1"
-    );
-    Ok(conn.prepare_cached(&sql)?.query_row([reference], tour_row).optional()?)
+    Ok(conn.prepare_cached(&by_reference_sql(TOUR_COLUMNS))?.query_row([reference], tour_row).optional()?)
 }
 
 fn by_id(conn: &Connection, id: i64) -> Result<TourRow, StoreError> {
@@ -293,31 +297,37 @@ pub(super) fn start(ctx: &mut WriteCtx, device: &str, summary: &SessionSummary, 
     Ok(create(ctx, device, summary.session_ref.as_deref(), started_at, at, summary)?.id)
 }
 
-/// The tour a summary closes: the one it names, else the device's open tour (unless that one has
-/// another id), else a new one. Returns it with its property before the summary.
-pub(super) fn summary_target(ctx: &mut WriteCtx, device: &str, s: &SessionSummary, at: i64) -> Result<TourRow, StoreError> {
+/// The tour a summary closes, when there is one: the one it names, else the device's open tour
+/// (unless that one has another id).
+pub(super) fn summary_target(ctx: &mut WriteCtx, device: &str, s: &SessionSummary) -> Result<Option<TourRow>, StoreError> {
     if let Some(reference) = &s.session_ref {
         if let Some(tour) = find(ctx.conn, reference)? {
-            return Ok(tour);
+            return Ok(Some(tour));
         }
     }
-    if let Some(open) = device_tour(ctx, device)? {
-        if open.external_id.is_none() || open.external_id == s.session_ref {
-            return by_id(ctx.conn, open.id);
-        }
+    match device_tour(ctx, device)? {
+        Some(open) if open.external_id.is_none() || open.external_id == s.session_ref => Ok(Some(by_id(ctx.conn, open.id)?)),
+        _ => Ok(None),
     }
-    let started = s.started_at.or_else(|| Some(s.ended_at? - s.duration_ms?)).unwrap_or(at);
+}
+
+/// A tour for a summary that closes no tour of ours: it starts when the summary says.
+pub(super) fn create_for_summary(ctx: &mut WriteCtx, device: &str, s: &SessionSummary, started: i64, at: i64) -> Result<TourRow, StoreError> {
     create(ctx, device, s.session_ref.as_deref(), started, at, s)
 }
 
-/// Takes the summary's own id, times and details onto the tour.
-pub(super) fn apply_summary(ctx: &mut WriteCtx, id: i64, s: &SessionSummary, started: i64, at: i64) -> Result<(), StoreError> {
+/// Takes the summary's times and details onto the tour, and its id when the tour has none yet:
+/// a tour keeps the headset's id for its whole life (a summary naming it by our UUID changes
+/// nothing). `warnings` says which times were not the headset's own.
+pub(super) fn apply_summary(ctx: &mut WriteCtx, id: i64, s: &SessionSummary, started: i64, at: i64, warnings: Option<&str>) -> Result<(), StoreError> {
     ctx.conn
         .prepare_cached(
-            "UPDATE tour_sessions SET external_id = coalesce(?2, external_id), started_at = ?3, headset_start = ?4,
-                 headset_end = ?5, headset_duration = ?6, customer_id = coalesce(?7, customer_id),
-                 property_id = coalesce(?8, property_id), device_type = coalesce(?9, device_type),
-                 last_event_at = max(last_event_at, ?10), updated_at = ?11
+            "UPDATE tour_sessions SET
+                 external_id = CASE WHEN external_id IS NULL AND lower(?2) <> uuid THEN ?2 ELSE external_id END,
+                 started_at = ?3, headset_start = ?4, headset_end = ?5, headset_duration = ?6,
+                 customer_id = coalesce(?7, customer_id), property_id = coalesce(?8, property_id),
+                 device_type = coalesce(?9, device_type), last_event_at = max(last_event_at, ?10), updated_at = ?11,
+                 time_warnings = ?12
              WHERE id = ?1",
         )?
         .execute(params![
@@ -331,7 +341,8 @@ pub(super) fn apply_summary(ctx: &mut WriteCtx, id: i64, s: &SessionSummary, sta
             s.property_id,
             s.device_type,
             at,
-            ctx.now
+            ctx.now,
+            warnings
         ])?;
     Ok(())
 }

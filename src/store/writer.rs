@@ -8,10 +8,13 @@
 //! The writer knows nothing of tours or events: it runs closures against the connection and a
 //! state of the caller's type `S`, which hears when a request or a group fails (to drop caches)
 //! and gets a last word before each commit (to flush roll-ups).
+//!
+//! Fairness: a request that carries a large batch is queued apart, and a group takes at most one
+//! of them, so a small upload never waits behind more than one large batch.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
+use crossbeam_channel::{Receiver, Sender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +25,9 @@ use super::StoreError;
 
 /// Requests taken into one transaction at most, so one commit stays short.
 const MAX_GROUP_JOBS: usize = 1024;
+/// Large requests that may wait for the writer; beyond this they are refused (503) even when
+/// small ones are still taken.
+const MAX_QUEUED_LARGE: usize = 64;
 const DISK_CHECK_EVERY: Duration = Duration::from_secs(1);
 
 /// What the writer thread keeps between requests on behalf of the code whose jobs it runs.
@@ -82,15 +88,24 @@ enum Message<S> {
 }
 
 pub struct Writer<S> {
-    sender: SyncSender<Message<S>>,
+    small: Sender<Message<S>>,
+    large: Sender<Message<S>>,
     queued: Arc<AtomicUsize>,
     running: watch::Receiver<bool>,
 }
 
 impl<S> Clone for Writer<S> {
     fn clone(&self) -> Self {
-        Writer { sender: self.sender.clone(), queued: self.queued.clone(), running: self.running.clone() }
+        Writer { small: self.small.clone(), large: self.large.clone(), queued: self.queued.clone(), running: self.running.clone() }
     }
+}
+
+/// How big a request is, for the writer's fairness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Size {
+    Small,
+    /// A large batch: at most one per group.
+    Large,
 }
 
 /// Tells the watchers when the writer thread ends, however it ends (a panic included).
@@ -105,7 +120,8 @@ impl Drop for EndsRunning {
 impl<S: WriterState> Writer<S> {
     /// Starts the thread; `held` (the data file's lock) is released when it ends.
     pub fn start<H: Send + 'static>(conn: Connection, state: S, options: WriterOptions, db_dir: PathBuf, held: H) -> Result<Writer<S>, StoreError> {
-        let (sender, receiver) = mpsc::sync_channel(options.queue_capacity);
+        let (small, small_receiver) = crossbeam_channel::bounded(options.queue_capacity);
+        let (large, large_receiver) = crossbeam_channel::bounded(options.queue_capacity.min(MAX_QUEUED_LARGE));
         let queued = Arc::new(AtomicUsize::new(0));
         let (running_tx, running) = watch::channel(true);
         let thread = WriterThread { conn, state, options, db_dir, queued: queued.clone(), disk_checked: None };
@@ -114,22 +130,26 @@ impl<S: WriterState> Writer<S> {
             .spawn(move || {
                 let _ends = EndsRunning(running_tx);
                 let _held = held;
-                thread.run(receiver)
+                thread.run(small_receiver, large_receiver)
             })
             .map_err(|e| StoreError::Internal(format!("cannot start the writer thread: {e}")))?;
-        Ok(Writer { sender, queued, running })
+        Ok(Writer { small, large, queued, running })
     }
 
     /// Queues `work` and waits for its committed result.
-    pub async fn submit<T, F>(&self, work: F) -> Result<T, StoreError>
+    pub async fn submit<T, F>(&self, size: Size, work: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, &mut S) -> Result<T, StoreError> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(Submitted { work: Some(work), result: None, reply });
+        let queue = match size {
+            Size::Small => &self.small,
+            Size::Large => &self.large,
+        };
         self.queued.fetch_add(1, Ordering::Relaxed);
-        if let Err(refused) = self.sender.try_send(Message::Job(job)) {
+        if let Err(refused) = queue.try_send(Message::Job(job)) {
             self.queued.fetch_sub(1, Ordering::Relaxed);
             return Err(match refused {
                 TrySendError::Full(_) => StoreError::Overloaded,
@@ -143,7 +163,7 @@ impl<S: WriterState> Writer<S> {
     pub async fn shutdown(&self) {
         let (done, wait) = oneshot::channel();
         // The queue may be full: wait for room off the async threads.
-        let sender = self.sender.clone();
+        let sender = self.small.clone();
         let queued = tokio::task::spawn_blocking(move || sender.send(Message::Stop(done)).is_ok()).await;
         if queued.unwrap_or(false) {
             let _ = wait.await;
@@ -175,38 +195,63 @@ struct WriterThread<S> {
 }
 
 impl<S: WriterState> WriterThread<S> {
-    fn run(mut self, receiver: Receiver<Message<S>>) {
-        while let Ok(first) = receiver.recv() {
+    fn run(mut self, small: Receiver<Message<S>>, large: Receiver<Message<S>>) {
+        loop {
+            // Wait for anything; then build a group: at most one large request, every small one
+            // queued (up to the cap).
+            let first = crossbeam_channel::select! {
+                recv(small) -> message => message,
+                recv(large) -> message => message,
+            };
+            let Ok(first) = first else { break };
             let mut jobs = Vec::new();
             let mut stop = None;
-            let mut next = Some(first);
-            while let Some(message) = next.take() {
-                match message {
-                    Message::Job(job) => jobs.push(job),
-                    Message::Stop(done) => {
-                        stop = Some(done);
-                        // Take whatever is still queued, then stop.
-                        while let Ok(Message::Job(job)) = receiver.try_recv() {
-                            jobs.push(job);
+            match first {
+                Message::Job(job) => jobs.push(job),
+                Message::Stop(done) => stop = Some(done),
+            }
+            if stop.is_none() {
+                if let Ok(Message::Job(job)) = large.try_recv() {
+                    jobs.push(job);
+                }
+                while jobs.len() < MAX_GROUP_JOBS {
+                    match small.try_recv() {
+                        Ok(Message::Job(job)) => jobs.push(job),
+                        Ok(Message::Stop(done)) => {
+                            stop = Some(done);
+                            break;
                         }
-                        break;
+                        Err(_) => break,
                     }
                 }
-                if jobs.len() < MAX_GROUP_JOBS {
-                    next = receiver.try_recv().ok();
-                }
             }
-            if !jobs.is_empty() {
-                self.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
-                self.commit_group(jobs);
-            }
+            self.commit(jobs);
             if let Some(done) = stop {
+                // Finish whatever is still queued (fairness no longer matters), then stop.
+                let mut rest = small.try_iter().chain(large.try_iter()).filter_map(|message| match message {
+                    Message::Job(job) => Some(job),
+                    Message::Stop(_) => None,
+                });
+                loop {
+                    let group: Vec<_> = rest.by_ref().take(MAX_GROUP_JOBS).collect();
+                    if group.is_empty() {
+                        break;
+                    }
+                    self.commit(group);
+                }
                 self.checkpoint();
                 let _ = done.send(());
                 return;
             }
         }
         self.checkpoint();
+    }
+
+    fn commit(&mut self, jobs: Vec<Box<dyn Job<S>>>) {
+        if !jobs.is_empty() {
+            self.queued.fetch_sub(jobs.len(), Ordering::Relaxed);
+            self.commit_group(jobs);
+        }
     }
 
     fn commit_group(&mut self, mut jobs: Vec<Box<dyn Job<S>>>) {

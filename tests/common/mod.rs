@@ -156,6 +156,18 @@ impl TestServer {
         self.post_raw(path, body.to_string()).await
     }
 
+    /// POSTs `body` with extra headers (`X-Device-Key`, `Idempotency-Key`, ...) through `client`
+    /// (one bound to another loopback address stands for a headset that changed address).
+    pub async fn post_with(&self, client: &reqwest::Client, path: &str, body: &Value, headers: &[(&str, &str)]) -> (u16, Value) {
+        let mut request = client.post(self.url(path)).header("content-type", "application/json").body(body.to_string());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let response = self.client.get(self.url(path)).send().await.expect("request sent");
         let status = response.status().as_u16();
@@ -179,8 +191,29 @@ impl TestServer {
     pub async fn stop(mut self) -> tempfile::TempDir {
         let _ = self.stop.take().unwrap().send(());
         self.task.take().unwrap().await.unwrap().expect("server ran and stopped cleanly");
+        assert_tours_sane(&self.db_path());
         std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap())
     }
+}
+
+/// Whatever a test sent, no stored tour has a negative duration or ends before it starts: every
+/// test server checks its file when the test is done with it.
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if !std::thread::panicking() && self.db_path().exists() {
+            assert_tours_sane(&self.db_path());
+        }
+    }
+}
+
+pub fn assert_tours_sane(db: &Path) {
+    let conn = Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let insane: Vec<String> = column(
+        &conn,
+        "SELECT printf('%s: started %d, ended %d, duration %d ms', uuid, started_at, ended_at, duration_ms) FROM tour_sessions
+         WHERE duration_ms < 0 OR ended_at < started_at OR (ended_at IS NOT NULL AND duration_ms IS NULL)",
+    );
+    assert!(insane.is_empty(), "stored tours with impossible times: {insane:?}");
 }
 
 pub const UNIVERSAL: &str = "/api/v1/unreal/session";
