@@ -4,6 +4,7 @@
 
 pub mod headset;
 mod load;
+mod phases;
 mod process;
 pub mod simulate;
 mod server;
@@ -11,10 +12,9 @@ mod synthetic;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use headset::Headset;
 use load::{drive, post, Outcome};
 use process::Probe;
 use server::Server;
@@ -43,6 +43,10 @@ pub struct BenchArgs {
 }
 
 const RAW_INSERT_ROWS: usize = 300_000;
+/// The fairness phase: small-upload headsets, and the size of the batches flowing meanwhile
+/// (about 4 MB each, like a long tour's tracking upload).
+const SMALL_DURING_LARGE: usize = 16;
+const LARGE_BATCH: usize = 20_000;
 const RAW_INSERT_PER_TRANSACTION: usize = 10_000;
 const QUERY_RUNS: usize = 30;
 
@@ -128,7 +132,7 @@ pub async fn bench(args: BenchArgs) -> Result<(), String> {
     let (minimal, _) = Server::start(&["bench"], None, "/").await?;
     let probe = Probe::start(minimal.pid());
     let minimal_url = format!("{}/", minimal.base);
-    let clients = clients(args.headsets)?;
+    let clients = phases::clients(args.headsets)?;
     let minimal_outcome = {
         let clients = clients.clone();
         drive(args.headsets, phase, move |c, _| {
@@ -162,18 +166,10 @@ pub async fn bench(args: BenchArgs) -> Result<(), String> {
     let mut lines = Vec::new();
 
     let headsets_phase = |label: String| {
-        let headsets: Arc<Vec<Mutex<Headset>>> = Arc::new((0..args.headsets).map(|i| Mutex::new(Headset::new(i, 1))).collect());
-        let (clients, url) = (clients.clone(), session_url.clone());
-        let pid = server.pid();
+        let (clients, url, pid) = (clients.clone(), session_url.clone(), server.pid());
         async move {
             let probe = Probe::start(pid);
-            let outcome = drive(args.headsets, phase, move |c, _| {
-                let body = headsets[c].lock().expect("one task per headset").next_body();
-                let device = format!("bench-headset-{c}");
-                let (client, url) = (clients[c].clone(), url.clone());
-                async move { post(&client, &url, &device, body).await.map(|()| 1) }
-            })
-            .await;
+            let outcome = phases::headsets(clients, url, phase, "headset").await;
             let ratio = Some((outcome.per_second(outcome.requests) / minimal_rps, "minimal handler req/s"));
             Line { name: label, cores: probe.cores(), peak_mb: probe.peak_mb(), ratio, outcome: Some(outcome) }
         }
@@ -191,18 +187,19 @@ pub async fn bench(args: BenchArgs) -> Result<(), String> {
     reader_latencies.sort_unstable();
     for (size, connections) in [(100usize, 8usize), (5_000, 4)] {
         let probe = Probe::start(server.pid());
-        let (clients, url) = (self::clients(connections)?, batch_url.clone());
-        let events = Arc::new(tracking_events(size));
-        let outcome = drive(connections, phase, move |c, sequence| {
-            // Each upload is one tour's batch: its own session id, so no event is a resend.
-            let body = format!("{{\"session_id\": \"BENCH-{c}-{sequence}\", \"sent_at\": 1764687999.0, \"events\": {events}}}");
-            let (client, url) = (clients[c].clone(), url.clone());
-            async move { post(&client, &url, &format!("bench-batch-{c}"), body).await.map(|()| size as u64) }
-        })
-        .await;
+        let outcome = phases::batches(size, connections, batch_url.clone(), phase).await?;
         let ratio = Some((outcome.per_second(outcome.events) / raw_rows_per_second, "raw insert rows/s"));
         lines.push(Line { name: format!("tour-end batches of {size}, {connections} connections"), cores: probe.cores(), peak_mb: probe.peak_mb(), ratio, outcome: Some(outcome) });
     }
+    // Fairness: small uploads while large batches flow (the writer takes one large batch per
+    // group commit, so a small upload waits behind one at most).
+    let probe = Probe::start(server.pid());
+    let small = phases::headsets(phases::clients(SMALL_DURING_LARGE)?, session_url.clone(), phase, "small");
+    let large = phases::batches(LARGE_BATCH, 4, batch_url.clone(), phase);
+    let (small, large) = tokio::join!(small, large);
+    let (cores, peak_mb) = (probe.cores(), probe.peak_mb());
+    lines.push(Line { name: format!("{SMALL_DURING_LARGE} headsets while {LARGE_BATCH}-event batches flow"), cores, peak_mb, ratio: None, outcome: Some(small) });
+    lines.push(Line { name: format!("  the {LARGE_BATCH}-event batches meanwhile, 4 conns"), cores, peak_mb, ratio: None, outcome: Some(large?) });
 
     tokio::time::sleep(Duration::from_secs(2)).await;
     let after_mb = process::rss_mb(server.pid());
@@ -228,29 +225,6 @@ pub async fn bench(args: BenchArgs) -> Result<(), String> {
         println!("kept {}", temp.keep().display());
     }
     Ok(())
-}
-
-fn clients(n: usize) -> Result<Arc<Vec<reqwest::Client>>, String> {
-    // One client per simulated device: each keeps its own keep-alive connection, like a headset.
-    (0..n)
-        .map(|_| reqwest::Client::builder().pool_max_idle_per_host(1).build().map_err(|e| e.to_string()))
-        .collect::<Result<Vec<_>, _>>()
-        .map(Arc::new)
-}
-
-/// The events of one tour-end batch, as a JSON array: gaze samples half a second apart.
-fn tracking_events(size: usize) -> String {
-    let events: Vec<String> = (0..size)
-        .map(|i| {
-            format!(
-                "{{\"event_type\": \"gaze\", \"timestamp\": {:.3}, \"zone_name\": \"kitchen\", \"gaze_target\": \"window\", \
-                 \"dwell_time_ms\": {}, \"position\": {{\"x\": 1.5, \"y\": 2.0, \"z\": -3.25}}, \"metadata\": {{\"fps\": 72}}}}",
-                1_764_687_252.0 + i as f64 * 0.5,
-                500 + i % 4000
-            )
-        })
-        .collect();
-    format!("[{}]", events.join(","))
 }
 
 /// A dashboard reader on the live file: loops the analytics queries until told to stop.
@@ -326,7 +300,12 @@ async fn read_side(dir: &Path, events: u64) -> Result<(), String> {
     let store = Store::open(StoreOptions {
         path: path.clone(),
         durability: Durability::Full,
-        ingest: IngestOptions { tz: chrono_tz::UTC, max_dwell_ms: 4 * 3_600_000, idle_timeout_ms: 600_000 },
+        ingest: IngestOptions {
+            tz: chrono_tz::UTC,
+            max_dwell_ms: 4 * 3_600_000,
+            idle_timeout_ms: 600_000,
+            resend_window_ms: Settings::default().resend_window_ms(),
+        },
         writer: WriterOptions { min_free_bytes: 0, queue_capacity: Settings::default().max_queued_uploads },
     })
     .map_err(|e| e.to_string())?;
