@@ -1,8 +1,8 @@
 //! Recognises every generation of headset payload sent to the universal endpoint.
 //!
 //! Key names changed between headset builds (`Source` → `POI_Source`, `Parent` → `Castegory`,
-//! `View` → `ViewMode`, `TotalDuration` → `Duration`), so keys are matched by aliases, ignoring
-//! case and separators. Anything not used for the typed columns is kept as JSON in `data`.
+//! `View` → `ViewMode`, `TotalDuration` → `Duration`), so keys are matched by aliases under the one
+//! rule of [`same_key`]. Anything not used for the typed columns is kept as JSON in `data`.
 
 use std::collections::BTreeMap;
 
@@ -45,13 +45,20 @@ struct Fields {
     used: Vec<String>,
 }
 
-fn normalise(key: &str) -> String {
-    key.chars().filter(|c| !matches!(c, '_' | '-' | ' ')).flat_map(char::to_lowercase).collect()
+/// The one rule for key names, at every depth of every body: case, `_`, `-` and spaces do not
+/// count, so `Parent_ID`, `parent-id`, `ParentId` and `parent id` are the same key.
+fn key_chars(key: &str) -> impl Iterator<Item = char> + '_ {
+    key.chars().filter(|c| !matches!(c, '_' | '-' | ' ')).flat_map(char::to_lowercase)
+}
+
+/// Whether a key as sent names `field` under the one rule (see [`key_chars`]).
+pub fn same_key(sent: &str, field: &str) -> bool {
+    sent == field || key_chars(sent).eq(key_chars(field))
 }
 
 impl Fields {
     fn new(object: Map<String, Value>) -> Fields {
-        let by_norm = object.keys().map(|k| (normalise(k), k.clone())).collect();
+        let by_norm = object.keys().map(|k| (key_chars(k).collect(), k.clone())).collect();
         Fields { by_norm, object, used: Vec::new() }
     }
 
@@ -117,13 +124,19 @@ pub struct ParseContext {
 
 /// Classifies a body posted to `POST /api/v1/unreal/session`.
 pub fn universal(value: Value, ctx: ParseContext, idempotency_key: Option<&str>) -> Result<Action, Rejection> {
+    universal_with_warnings(value, ctx, idempotency_key).map(|(action, _)| action)
+}
+
+/// [`universal`], with what did not stop its event from being stored, each naming the field as
+/// sent (`TotalDuration: unrecognised duration "abc": …`). A summary has its own `warnings`.
+pub fn universal_with_warnings(value: Value, ctx: ParseContext, idempotency_key: Option<&str>) -> Result<(Action, Vec<String>), Rejection> {
     let object = json_object(value)?;
     if object.values().all(|v| v.is_null() || v.as_str() == Some("")) {
-        return Ok(Action::Startup);
+        return Ok((Action::Startup, vec![]));
     }
     let mut f = Fields::new(object);
     if f.has(SESSION_START) || f.has(SESSION_END) {
-        return summary(&mut f, ctx).map(Action::Summary);
+        return summary(&mut f, ctx).map(|s| (Action::Summary(s), vec![]));
     }
     let kind = if f.has(VIEW_NAME) && f.has(VIEW_DURATION) {
         EventKind::View
@@ -146,26 +159,33 @@ pub fn universal(value: Value, ctx: ParseContext, idempotency_key: Option<&str>)
             received_keys: f.keys(),
         });
     };
-    let mut event = headset_event(&mut f, kind, ctx)?;
-    event.dedupe_key = resend_key(&mut f, &event, idempotency_key)?;
-    event.data = f.rest();
-    Ok(Action::Events { session_ref: None, events: vec![event] })
+    single_event(&mut f, kind, ctx, idempotency_key)
 }
 
 /// The flexible `POST /api/v1/unreal/event`: `event_type` is required, every other key is kept.
 pub fn flexible(value: Value, ctx: ParseContext, idempotency_key: Option<&str>) -> Result<Action, Rejection> {
+    flexible_with_warnings(value, ctx, idempotency_key).map(|(action, _)| action)
+}
+
+/// [`flexible`], with the event's warnings (see [`universal_with_warnings`]).
+pub fn flexible_with_warnings(value: Value, ctx: ParseContext, idempotency_key: Option<&str>) -> Result<(Action, Vec<String>), Rejection> {
     let object = json_object(value)?;
     let mut f = Fields::new(object);
     if !f.has(EVENT_TYPE) {
         return Err(Rejection { reason: "event_type: field required".into(), field: Some("event_type".into()), received_keys: f.keys() });
     }
-    let mut event = headset_event(&mut f, EventKind::Custom, ctx)?;
-    event.dedupe_key = resend_key(&mut f, &event, idempotency_key)?;
-    event.data = f.rest();
-    Ok(Action::Events { session_ref: None, events: vec![event] })
+    single_event(&mut f, EventKind::Custom, ctx, idempotency_key)
 }
 
-fn headset_event(f: &mut Fields, kind: EventKind, ctx: ParseContext) -> Result<NewEvent, Rejection> {
+fn single_event(f: &mut Fields, kind: EventKind, ctx: ParseContext, idempotency_key: Option<&str>) -> Result<(Action, Vec<String>), Rejection> {
+    let mut warnings = Vec::new();
+    let mut event = headset_event(f, kind, ctx, &mut warnings)?;
+    event.dedupe_key = resend_key(f, &event, idempotency_key)?;
+    event.data = f.rest();
+    Ok((Action::Events { session_ref: None, events: vec![event] }, warnings))
+}
+
+fn headset_event(f: &mut Fields, kind: EventKind, ctx: ParseContext, warnings: &mut Vec<String>) -> Result<NewEvent, Rejection> {
     let session_ref = f.text(SESSION_ID)?.filter(|s| !s.trim().is_empty());
     let occurred_at = match f.take(EVENT_TIME) {
         None | Some((_, Value::Null)) => None,
@@ -185,21 +205,29 @@ fn headset_event(f: &mut Fields, kind: EventKind, ctx: ParseContext) -> Result<N
         dedupe_key: None,
         session_ref,
     };
+    // A duration that cannot be read is stored as sent and flagged invalid; the answer says why.
+    let mut event_dwell = |f: &mut Fields, aliases: &[&str]| -> Result<Option<DwellInput>, Rejection> {
+        let Some((key, dwell)) = dwell(f, aliases, ctx)? else { return Ok(None) };
+        if let DwellInput::Duration { parsed: Err(e), .. } = &dwell {
+            warnings.push(format!("{key}: {e}"));
+        }
+        Ok(Some(dwell))
+    };
     match kind {
         EventKind::View => {
             event.name = f.text(VIEW_NAME)?;
-            event.dwell = dwell(f, VIEW_DURATION, ctx)?;
+            event.dwell = event_dwell(f, VIEW_DURATION)?;
         }
         EventKind::Poi => {
             event.name = f.text(POI_NAME)?;
             event.zone = f.text(POI_ZONE)?;
             event.source = f.text(POI_SOURCE)?;
-            event.dwell = dwell(f, POI_DURATION, ctx)?;
+            event.dwell = event_dwell(f, POI_DURATION)?;
         }
         EventKind::UnitSelection => {
             event.name = f.text(UNIT_NAME)?;
             event.zone = f.text(UNIT_TYPE)?;
-            event.dwell = dwell(f, VIEW_DURATION, ctx)?;
+            event.dwell = event_dwell(f, VIEW_DURATION)?;
             // Sqft stays in `data`, as sent.
         }
         EventKind::Connect => event.name = f.text(CONNECT_TYPE)?,
@@ -213,8 +241,9 @@ fn headset_event(f: &mut Fields, kind: EventKind, ctx: ParseContext) -> Result<N
     Ok(event)
 }
 
-/// A duration field; a G5 date-time in a duration field means "left at this moment".
-fn dwell(f: &mut Fields, aliases: &[&str], ctx: ParseContext) -> Result<Option<DwellInput>, Rejection> {
+/// A duration field, with its key as sent; a G5 date-time in a duration field means "left at
+/// this moment".
+fn dwell(f: &mut Fields, aliases: &[&str], ctx: ParseContext) -> Result<Option<(String, DwellInput)>, Rejection> {
     let Some((key, value)) = f.take(aliases) else { return Ok(None) };
     let text = match &value {
         Value::Null => return Ok(None),
@@ -225,10 +254,10 @@ fn dwell(f: &mut Fields, aliases: &[&str], ctx: ParseContext) -> Result<Option<D
     let parsed = duration_ms(&value);
     if parsed.is_err() {
         if let Ok(at_ms) = timestamp_ms(&value, ctx.tz) {
-            return Ok(Some(DwellInput::EndedAt { text, at_ms }));
+            return Ok(Some((key, DwellInput::EndedAt { text, at_ms })));
         }
     }
-    Ok(Some(DwellInput::Duration { text, parsed }))
+    Ok(Some((key, DwellInput::Duration { text, parsed })))
 }
 
 /// A summary is stored even when its times cannot be read (upstream lost every summary with a
@@ -254,7 +283,7 @@ fn summary(f: &mut Fields, ctx: ParseContext) -> Result<SessionSummary, Rejectio
     let mut warnings = Vec::new();
     (s.started_at, s.raw_start) = time(f, SESSION_START, &mut warnings)?;
     (s.ended_at, s.raw_end) = time(f, SESSION_END, &mut warnings)?;
-    if let Some(DwellInput::Duration { text, parsed }) = dwell(f, SESSION_DURATION, ctx)? {
+    if let Some((_, DwellInput::Duration { text, parsed })) = dwell(f, SESSION_DURATION, ctx)? {
         match parsed {
             Ok(ms) => s.duration_ms = Some(ms),
             Err(e) => warnings.push(format!("duration: {e}")),
@@ -353,5 +382,15 @@ mod tests {
         assert_eq!(s.raw_start.as_deref(), Some("soon"));
         assert_eq!(s.duration_ms, Some(14_000));
         assert_eq!(s.warnings.len(), 1);
+    }
+
+    #[test]
+    fn an_unreadable_duration_is_stored_with_a_warning_naming_the_field() {
+        let (action, warnings) = universal_with_warnings(json!({"View": "Lobby", "TotalDuration": "abc"}), ctx(), None).unwrap();
+        let Action::Events { events, .. } = action else { panic!() };
+        assert!(matches!(&events[0].dwell, Some(DwellInput::Duration { text, parsed: Err(_) }) if text == "abc"));
+        assert_eq!(warnings.len(), 1);
+        assert!(warnings[0].starts_with("TotalDuration: unrecognised duration \"abc\""), "{warnings:?}");
+        assert!(universal_with_warnings(json!({"View": "Lobby", "TotalDuration": "0:04"}), ctx(), None).unwrap().1.is_empty());
     }
 }
