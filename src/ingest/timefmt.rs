@@ -174,6 +174,12 @@ fn seconds_ms(n: f64) -> Result<i64, String> {
     Ok((n * 1000.0).round() as i64)
 }
 
+/// A number sent as text (`"2500"`, `" 1.5 "`, `"-3"`), as Unreal's VaRest sends every value a
+/// blueprint built from text. Only finite numbers: `"NaN"`, `"inf"` and `""` are not numbers.
+pub fn number_str(raw: &str) -> Option<f64> {
+    raw.trim().parse::<f64>().ok().filter(|n| n.is_finite())
+}
+
 pub fn json_type(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -262,6 +268,17 @@ mod tests {
         assert_eq!(duration_ms(&json!(12)), Ok(12_000));
         for bad in ["", "abc", "1:60:00", "1:2:3:4", "0:75", "-3", ":"] {
             assert!(duration_str_ms(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn numbers_as_text() {
+        assert_eq!(number_str("2500"), Some(2500.0));
+        assert_eq!(number_str(" 1.5 "), Some(1.5));
+        assert_eq!(number_str("-3"), Some(-3.0));
+        assert_eq!(number_str("1e3"), Some(1000.0));
+        for bad in ["", " ", "abc", "1,5", "NaN", "inf", "-infinity", "1e400", "12px"] {
+            assert_eq!(number_str(bad), None, "{bad}");
         }
     }
 }
