@@ -163,18 +163,14 @@ pub fn universal_with_warnings(value: Value, ctx: ParseContext, idempotency_key:
 }
 
 /// The flexible `POST /api/v1/unreal/event`: `event_type` is required, every other key is kept.
+/// Its keys are kept, not read as durations, so it has no warnings.
 pub fn flexible(value: Value, ctx: ParseContext, idempotency_key: Option<&str>) -> Result<Action, Rejection> {
-    flexible_with_warnings(value, ctx, idempotency_key).map(|(action, _)| action)
-}
-
-/// [`flexible`], with the event's warnings (see [`universal_with_warnings`]).
-pub fn flexible_with_warnings(value: Value, ctx: ParseContext, idempotency_key: Option<&str>) -> Result<(Action, Vec<String>), Rejection> {
     let object = json_object(value)?;
     let mut f = Fields::new(object);
     if !f.has(EVENT_TYPE) {
         return Err(Rejection { reason: "event_type: field required".into(), field: Some("event_type".into()), received_keys: f.keys() });
     }
-    single_event(&mut f, EventKind::Custom, ctx, idempotency_key)
+    single_event(&mut f, EventKind::Custom, ctx, idempotency_key).map(|(action, _)| action)
 }
 
 fn single_event(f: &mut Fields, kind: EventKind, ctx: ParseContext, idempotency_key: Option<&str>) -> Result<(Action, Vec<String>), Rejection> {
