@@ -189,7 +189,6 @@ async fn an_unreadable_dwell_is_stored_as_sent_and_flagged() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the answer wiring"]
 async fn the_answer_names_an_unreadable_dwell_in_its_warnings() {
     let server = TestServer::start().await;
     let (status, answer) = server.post(UNIVERSAL, &json!({"View": "Lobby", "TotalDuration": "abc"})).await;

@@ -16,6 +16,8 @@ use crate::store::now_ms;
 pub struct Gist {
     shape: Shape,
     event: Option<EventGist>,
+    /// An event upload's parse warnings (a summary's come back from the store).
+    warnings: Vec<String>,
     errors: Vec<FieldError>,
     total: usize,
 }
@@ -56,7 +58,8 @@ impl Gist {
             }),
             _ => None,
         };
-        Gist { shape, event, errors: std::mem::take(&mut parsed.errors), total: parsed.total }
+        let warnings = std::mem::take(&mut parsed.warnings);
+        Gist { shape, event, warnings, errors: std::mem::take(&mut parsed.errors), total: parsed.total }
     }
 }
 
@@ -131,7 +134,13 @@ fn universal(gist: Gist, applied: &Applied) -> Value {
             "ended_at": tour.and_then(|t| t.ended_at).map(iso),
             "warnings": applied.warnings,
         }),
-        (Shape::Events, Some(event)) => event_answer(event, applied),
+        (Shape::Events, Some(event)) => {
+            let mut answer = event_answer(event, applied);
+            if !gist.warnings.is_empty() {
+                answer["warnings"] = json!(gist.warnings);
+            }
+            answer
+        }
         _ => json!({"status": "success", "processed": true}),
     };
     answer["session_id"] = json!(tour.map(|t| &t.uuid));

@@ -15,11 +15,13 @@ pub struct Parsed {
     pub errors: Vec<FieldError>,
     /// Events a batch held, valid or not.
     pub total: usize,
+    /// What did not stop the upload from being stored, each naming its field.
+    pub warnings: Vec<String>,
 }
 
 impl From<Action> for Parsed {
     fn from(action: Action) -> Parsed {
-        Parsed { action, errors: Vec::new(), total: 0 }
+        Parsed { action, errors: Vec::new(), total: 0, warnings: Vec::new() }
     }
 }
 
@@ -28,7 +30,7 @@ impl Endpoint {
     /// heartbeat routes.
     pub fn parse(self, body: &[u8], idempotency_key: Option<&str>, route_id: Option<&str>, ctx: ParseContext) -> Result<Parsed, AppError> {
         let action = match self {
-            Endpoint::Session | Endpoint::Sessions => universal(body, idempotency_key, ctx),
+            Endpoint::Session | Endpoint::Sessions => return universal(body, idempotency_key, ctx),
             Endpoint::Event => flexible(body, idempotency_key, ctx),
             Endpoint::TrackingEvent | Endpoint::Events => tracking_event(body, ctx),
             Endpoint::TrackingBatch | Endpoint::Batch => return tracking_batch(body, ctx),
@@ -62,11 +64,12 @@ fn required(field: &str) -> AppError {
 }
 
 /// `POST /session`: any generation of headset payload. An empty body is a startup packet too.
-fn universal(body: &[u8], idempotency_key: Option<&str>, ctx: ParseContext) -> Result<Action, AppError> {
+fn universal(body: &[u8], idempotency_key: Option<&str>, ctx: ParseContext) -> Result<Parsed, AppError> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(Action::Startup);
+        return Ok(Action::Startup.into());
     }
-    payload::universal(json(body)?, ctx, idempotency_key).map_err(rejection)
+    let (action, warnings) = payload::universal_with_warnings(json(body)?, ctx, idempotency_key).map_err(rejection)?;
+    Ok(Parsed { warnings, ..action.into() })
 }
 
 /// `POST /event`: a flexible event; a missing `event_type` is a validation error (422).
@@ -92,6 +95,7 @@ fn tracking_batch(body: &[u8], ctx: ParseContext) -> Result<Parsed, AppError> {
         action: Action::Events { session_ref: batch.session_ref, events: batch.events },
         errors: batch.errors,
         total: batch.total,
+        warnings: Vec::new(),
     })
 }
 
