@@ -261,10 +261,16 @@ fn one(text: &str, index: Option<usize>, tz: Tz) -> Result<NewEvent, FieldError>
             rotation: e.rotation.map(|r| [r.pitch.0, r.yaw.0, r.roll.0]),
         }),
         data: e.metadata.map(|m| m.get().to_string()),
-        // Tracking events carry their own time, so an identical body is a resend.
-        dedupe_key: dedupe_key(e.event_id.as_deref(), Some(text)),
+        // Tracking events carry their own time, so the same body is a resend: compared as JSON
+        // with its keys in one order (serde_json's map is sorted), not as bytes.
+        dedupe_key: dedupe_key(e.event_id.as_deref(), Some(&normalised(text))),
         session_ref: e.session_id.filter(|s| !s.trim().is_empty()),
     })
+}
+
+/// A JSON text with its object keys in one order, for comparing bodies.
+fn normalised(text: &str) -> String {
+    serde_json::from_str::<serde_json::Value>(text).map_or_else(|_| text.to_owned(), |value| value.to_string())
 }
 
 #[cfg(test)]
@@ -312,7 +318,7 @@ mod tests {
         assert_eq!((t.position, t.rotation), (Some([1.5, 2.0, -3.0]), Some([0.0, 90.5, 0.0])));
         assert!(matches!(e.dwell, Some(crate::model::DwellInput::Duration { parsed: Ok(2500), .. })));
         assert_eq!(e.data.as_deref(), Some(r#"{"Foo_Bar": 1, "a": [1, 2]}"#), "metadata is kept as sent");
-        assert_eq!(e.dedupe_key, dedupe_key(None, Some(text)), "a resend is the same body as sent");
+        assert_eq!(e.dedupe_key, dedupe_key(None, Some(&normalised(text))), "a resend is the same body, in any key order");
 
         let b = batch(r#"{"Session-ID": "s1", "EVENTS": [{"event_type": "gaze", "timestamp": 1727653800}]}"#, chrono_tz::UTC).unwrap();
         assert_eq!((b.session_ref.as_deref(), b.total, b.events.len()), (Some("s1"), 1, 1));
