@@ -34,6 +34,12 @@ pub enum AppError {
     NotFound(String),
     #[error("request body larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// The path exists, but not for this method.
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    /// The request body did not arrive within `body_read_timeout_secs`.
+    #[error("{0}")]
+    RequestTimeout(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -64,6 +70,8 @@ impl AppError {
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::RequestTimeout(_) => StatusCode::REQUEST_TIMEOUT,
             AppError::Store(StoreError::Overloaded | StoreError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Store(StoreError::Internal(_) | StoreError::Incompatible(_) | StoreError::Locked(_)) => {
                 StatusCode::INTERNAL_SERVER_ERROR
@@ -79,6 +87,8 @@ impl AppError {
             AppError::Forbidden(_) => "FORBIDDEN",
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::PayloadTooLarge { .. } => "PAYLOAD_TOO_LARGE",
+            AppError::MethodNotAllowed(_) => "METHOD_NOT_ALLOWED",
+            AppError::RequestTimeout(_) => "REQUEST_TIMEOUT",
             AppError::Store(StoreError::Overloaded) => "OVERLOADED",
             AppError::Store(StoreError::Unavailable(_)) => "STORAGE_UNAVAILABLE",
             AppError::Store(_) => "INTERNAL_ERROR",

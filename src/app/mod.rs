@@ -8,7 +8,7 @@
 mod jobs;
 mod supervisor;
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use crate::config::{ConfigError, Settings};
 use crate::http::system::SystemState;
 use crate::http::{self, AppState};
 use crate::ingest::payload::ParseContext;
-use crate::ingest::IngestState;
+use crate::ingest::{BodyBudget, IngestState};
 use crate::store::{IngestOptions, Store, StoreError, StoreOptions, WriterOptions};
 use supervisor::Supervisor;
 
@@ -75,6 +75,7 @@ pub async fn open_store(settings: &Settings) -> Result<Store, StartError> {
                 tz: settings.timezone(),
                 max_dwell_ms: settings.max_dwell_ms(),
                 idle_timeout_ms: settings.idle_timeout_ms(),
+                resend_window_ms: settings.resend_window_ms(),
             },
             writer: WriterOptions { min_free_bytes: settings.min_free_bytes(), queue_capacity: settings.max_queued_uploads },
         })
@@ -137,6 +138,8 @@ async fn run(
             store: store.clone(),
             parse: ParseContext { tz: settings.timezone() },
             max_body_bytes: settings.max_body_bytes,
+            body_read_timeout: Duration::from_secs(settings.body_read_timeout_secs),
+            body_budget: BodyBudget::new(settings.max_buffered_body_bytes(), settings.max_body_bytes),
         },
         system: SystemState {
             store: store.clone(),
@@ -151,6 +154,10 @@ async fn run(
         let store = store.clone();
         move |token| jobs::close_idle_tours(store.clone(), token)
     });
+    supervisor.spawn("resend-key expiry", {
+        let store = store.clone();
+        move |token| jobs::forget_old_resend_keys(store.clone(), token)
+    });
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, database = %store.path().display(), "Nexero Showroom is listening");
     }
@@ -160,8 +167,20 @@ async fn run(
         let mut stopped = stopped;
         let _ = stopped.wait_for(|stop| *stop).await;
     };
-    let app = http::router(state).into_make_service_with_connect_info::<SocketAddr>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(graceful).into_future();
+    if settings.max_buffered_body_bytes() < BodyBudget::least_total(settings.max_body_bytes) {
+        tracing::warn!(
+            max_body_bytes = settings.max_body_bytes,
+            max_buffered_body_mb = settings.max_buffered_body_mb,
+            least_mb = BodyBudget::least_total(settings.max_body_bytes).div_ceil(1 << 20),
+            "max_buffered_body_mb is less than one largest upload takes to read, parse and store; uploads may use more memory than it says"
+        );
+    }
+    let limits = http::server::Limits {
+        header_read_timeout: Duration::from_secs(settings.header_read_timeout_secs),
+        write_stall_timeout: Duration::from_secs(settings.body_read_timeout_secs),
+        max_connections: settings.max_connections,
+    };
+    let server = http::server::serve(listener, http::router(state), limits, graceful);
     tokio::pin!(server);
     let why = tokio::select! {
         served = &mut server => {

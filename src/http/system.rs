@@ -1,12 +1,12 @@
 //! Service-level routes: the service document at `/`, `/health`, the OpenAPI document and the
-//! offline docs page.
+//! offline docs page (also at `/redoc`, where the old backend had its docs).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::http::{header, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
@@ -17,6 +17,11 @@ use crate::store::{now_ms, Store};
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// A health check that cannot write within this time reports the database as failing.
 const HEALTH_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Below this much free space the disk is full whatever `min_free_disk_mb` says (it may be 0):
+/// SQLite cannot grow the file or its WAL, so the database is not writable.
+const DISK_FULL_BYTES: u64 = 1024 * 1024;
+/// The paths of these routes (the router maps other spellings of them onto these).
+pub const ROUTES: [&str; 5] = ["/", "/health", "/openapi.json", "/docs", "/redoc"];
 
 /// What the service routes need.
 #[derive(Clone)]
@@ -39,6 +44,7 @@ where
         .route("/health", get(health))
         .route("/openapi.json", get(|| async { assets::serve("openapi.json") }))
         .route("/docs", get(|| async { assets::serve("docs.html") }))
+        .route("/redoc", get(|| async { Redirect::temporary("/docs") }))
 }
 
 async fn service_info() -> Json<Value> {
@@ -67,11 +73,14 @@ async fn health(State(state): State<SystemState>) -> Response {
         "state": "not available in this version",
         "last_success": null,
     });
+    // Free space under the floor is a problem even when the probe's few bytes still fit.
+    let floor = state.min_free_bytes.max(DISK_FULL_BYTES);
+    let free = facts.as_ref().ok().and_then(|facts| facts.free_disk_bytes);
+    let low_disk = free.is_some_and(|free| free < floor);
     match (write_error, facts) {
         (None, Ok(facts)) => {
-            let low_disk = facts.free_disk_bytes.is_some_and(|free| free < state.min_free_bytes);
             let status = if low_disk { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
-            let body = json!({
+            let mut body = json!({
                 "status": if low_disk { "unhealthy" } else { "healthy" },
                 "database": "connected",
                 "writable": !low_disk,
@@ -83,12 +92,19 @@ async fn health(State(state): State<SystemState>) -> Response {
                 "facts": facts,
                 "sync": sync,
             });
+            if low_disk {
+                body["error"] = json!(format!(
+                    "low disk space: {} bytes free, under the floor of {floor} bytes (min_free_disk_mb, and at least 1 MiB); free some space",
+                    free.unwrap_or(0)
+                ));
+                return (status, [(header::RETRY_AFTER, "5")], Json(body)).into_response();
+            }
             (status, Json(body)).into_response()
         }
         (write_error, facts) => {
             let error = write_error.or_else(|| facts.err().map(|e| e.to_string()));
-            let body = json!({"status": "unhealthy", "database": "error", "writable": false, "error": error,
-                              "version": VERSION, "timestamp": timestamp, "sync": sync});
+            let body = json!({"status": "unhealthy", "database": "error", "writable": false, "low_disk": low_disk,
+                              "error": error, "version": VERSION, "timestamp": timestamp, "sync": sync});
             (StatusCode::SERVICE_UNAVAILABLE, [(header::RETRY_AFTER, "5")], Json(body)).into_response()
         }
     }

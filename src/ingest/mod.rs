@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use answers::{iso, seconds, Gist};
 use payload::ParseContext;
 use receive::Received;
+pub use receive::BodyBudget;
 
 use crate::error::Result;
 use crate::model::Endpoint;
@@ -35,16 +36,25 @@ pub struct IngestState {
     pub parse: ParseContext,
     /// Largest body taken (`max_body_bytes`).
     pub max_body_bytes: usize,
+    /// A request body must have arrived this long after its headers (`body_read_timeout_secs`).
+    pub body_read_timeout: std::time::Duration,
+    /// Bytes of request bodies held in memory at once, over all uploads (`max_buffered_body_mb`).
+    pub body_budget: BodyBudget,
 }
+
+/// The one route of the headset API that takes no upload, under [`Endpoint::PREFIX`].
+pub const STATUS_ROUTE: &str = "/session/{id}/status";
 
 pub fn router<S>() -> Router<S>
 where
     IngestState: axum::extract::FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    let mut router = Router::new().route("/session/{id}/status", get(session_status));
+    let mut router = Router::new().route(STATUS_ROUTE, get(session_status));
     for endpoint in Endpoint::ALL {
-        router = router.route(endpoint.route(), post(upload).layer(Extension(endpoint)));
+        // The body's share of the memory budget is held until the answer is ready.
+        let upload = post(upload).layer(Extension(endpoint)).layer(axum::middleware::from_fn(receive::hold_body_budget));
+        router = router.route(endpoint.route(), upload);
     }
     Router::new().nest(Endpoint::PREFIX, router)
 }
