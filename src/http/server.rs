@@ -17,6 +17,7 @@
 
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -36,7 +37,7 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use super::router::normalise_path;
-use super::slots::Slots;
+use super::slots::{Place, Slots, Take};
 
 /// Connections over the cap whose 503 is given time to be read; beyond these, a connection gets
 /// its 503 written and is closed at once.
@@ -68,18 +69,25 @@ pub struct Limits {
 pub async fn serve(listener: TcpListener, router: Router, limits: Limits, graceful: impl Future<Output = ()>) -> io::Result<()> {
     let max_connections = fit_to_descriptor_limit(limits.max_connections);
     let slots = Slots::new(max_connections);
+    // Connections being answered 503, or waiting for the place of one closed for them.
     let overflow = Arc::new(Semaphore::new(OVERFLOW_ANSWERS));
-    let stopping = CancellationToken::new();
-    let closing = CancellationToken::new();
-    // Dropped with this future (at the end, or when the caller gives up waiting): closes all.
-    let _close_all = closing.clone().drop_guard();
-    let connections = TaskTracker::new();
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .keep_alive(true)
         .max_buf_size(MAX_CONNECTION_BUFFER);
+    let shared = Arc::new(Shared {
+        router,
+        builder,
+        write_stall_timeout: limits.write_stall_timeout,
+        stopping: CancellationToken::new(),
+        closing: CancellationToken::new(),
+        over_cap_answer: over_cap_answer(max_connections),
+    });
+    // Dropped with this future (at the end, or when the caller gives up waiting): closes all.
+    let _close_all = shared.closing.clone().drop_guard();
+    let connections = TaskTracker::new();
     let mut over_cap_logged = false;
 
     tokio::pin!(graceful);
@@ -95,80 +103,110 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, gracef
             },
         };
         let _ = stream.set_nodelay(true);
-        let Some(place) = slots.take().await else {
-            if !over_cap_logged {
-                tracing::warn!(max_connections, "every connection has a request in progress: new connections get 503 until some finish");
-                over_cap_logged = true;
+        let shared = shared.clone();
+        match slots.take() {
+            Take::Free(place) => {
+                over_cap_logged = false;
+                connections.spawn(connection(stream, addr, place, shared));
             }
-            let answer = over_cap_answer(max_connections);
-            match overflow.clone().try_acquire_owned() {
-                Ok(answering) => {
+            Take::Handover(handover) => match overflow.clone().try_acquire_owned() {
+                // Wait for the place off the accept loop, which goes on accepting.
+                Ok(pending) => {
                     connections.spawn(async move {
-                        refuse_over_cap(stream, answer).await;
-                        drop(answering);
+                        match handover.await {
+                            Some(place) => {
+                                drop(pending);
+                                connection(stream, addr, place, shared).await;
+                            }
+                            None => refuse_over_cap(stream, &shared.over_cap_answer).await,
+                        }
                     });
                 }
-                Err(_) => refuse_over_cap_now(stream, &answer),
-            }
-            continue;
-        };
-        over_cap_logged = false;
-        let router = router.clone();
-        let builder = builder.clone();
-        let (stopping, closing) = (stopping.clone(), closing.clone());
-        let stall = limits.write_stall_timeout;
-        connections.spawn(async move {
-            let state = place.connection.clone();
-            let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-                state.request_started();
-                request.extensions_mut().insert(ConnectInfo(addr));
-                // The inbox keeps the path as the headset called it; routing uses the rewrite.
-                let called = OriginalUri(request.uri().clone());
-                request.extensions_mut().insert(called);
-                normalise_path(&mut request);
-                let answer = router.clone().oneshot(request);
-                let state = state.clone();
-                async move {
-                    let answer = answer.await;
-                    state.request_done();
-                    answer
+                Err(_) => refuse_over_cap_now(stream, &shared.over_cap_answer),
+            },
+            Take::Busy => {
+                if !over_cap_logged {
+                    tracing::warn!(max_connections, "every connection has a request in progress: new connections get 503 until some finish");
+                    over_cap_logged = true;
                 }
-            });
-            let connection = builder.serve_connection(WriteDeadline::new(TokioIo::new(stream), stall), service);
-            tokio::pin!(connection);
-            let evicted = place.connection.evicted.clone();
-            let served = tokio::select! {
-                served = connection.as_mut() => Some(served),
-                () = stopping.cancelled() => None,
-                () = evicted.cancelled() => None,
-                () = closing.cancelled() => return,
-            };
-            let served = match served {
-                Some(served) => served,
-                // Stopping, or evicted after a request: let an answer on its way finish; hyper
-                // closes the connection after it (at once when it is idle).
-                None if stopping.is_cancelled() || place.connection.served() => {
-                    connection.as_mut().graceful_shutdown();
-                    tokio::select! {
-                        served = connection.as_mut() => served,
-                        () = closing.cancelled() => return,
+                match overflow.clone().try_acquire_owned() {
+                    Ok(answering) => {
+                        connections.spawn(async move {
+                            refuse_over_cap(stream, &shared.over_cap_answer).await;
+                            drop(answering);
+                        });
                     }
+                    Err(_) => refuse_over_cap_now(stream, &shared.over_cap_answer),
                 }
-                // Evicted before a whole request came: nothing is owed, close it now.
-                None => return,
-            };
-            if let Err(e) = served {
-                tracing::debug!(%addr, error = %e, "connection ended with an error");
             }
-            drop(place);
-        });
+        }
     }
 
     drop(listener);
-    stopping.cancel();
+    shared.stopping.cancel();
     connections.close();
     connections.wait().await;
     Ok(())
+}
+
+/// What every connection task shares.
+struct Shared {
+    router: Router,
+    builder: http1::Builder,
+    write_stall_timeout: Duration,
+    /// Cancelled when shutdown starts: finish what is in flight, take nothing new.
+    stopping: CancellationToken,
+    /// Cancelled when the grace is over: close now.
+    closing: CancellationToken,
+    over_cap_answer: String,
+}
+
+/// Serves one connection in its place until it closes, is closed for a new one, or shutdown.
+async fn connection(stream: TcpStream, addr: SocketAddr, place: Place, shared: Arc<Shared>) {
+    let state = place.connection.clone();
+    let router = shared.router.clone();
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        state.request_started();
+        request.extensions_mut().insert(ConnectInfo(addr));
+        // The inbox keeps the path as the headset called it; routing uses the rewrite.
+        let called = OriginalUri(request.uri().clone());
+        request.extensions_mut().insert(called);
+        normalise_path(&mut request);
+        let answer = router.clone().oneshot(request);
+        let state = state.clone();
+        async move {
+            let answer = answer.await;
+            state.request_done();
+            answer
+        }
+    });
+    let io = WriteDeadline::new(TokioIo::new(stream), shared.write_stall_timeout);
+    let connection = shared.builder.serve_connection(io, service);
+    tokio::pin!(connection);
+    let (stopping, closing, evicted) = (&shared.stopping, &shared.closing, &place.connection.evicted);
+    let served = tokio::select! {
+        served = connection.as_mut() => Some(served),
+        () = stopping.cancelled() => None,
+        () = evicted.cancelled() => None,
+        () = closing.cancelled() => return,
+    };
+    let served = match served {
+        Some(served) => served,
+        // Stopping, or closed for a new connection after a request: let an answer on its way
+        // finish; hyper closes the connection after it (at once when it is idle).
+        None if stopping.is_cancelled() || place.connection.served() => {
+            connection.as_mut().graceful_shutdown();
+            tokio::select! {
+                served = connection.as_mut() => served,
+                () = closing.cancelled() => return,
+            }
+        }
+        // Closed for a new connection before a whole request came: nothing is owed.
+        None => return,
+    };
+    if let Err(e) = served {
+        tracing::debug!(%addr, error = %e, "connection ended with an error");
+    }
 }
 
 /// An accept error: a connection that failed before we took it is nothing to act on; out of
@@ -200,7 +238,7 @@ fn over_cap_answer(max_connections: usize) -> String {
 /// Writes the 503, closes the sending side, and reads what the client sends until it closes (at
 /// most `OVERFLOW_LINGER`), so closing does not reset the connection before the client has read
 /// the answer.
-async fn refuse_over_cap(mut stream: TcpStream, answer: String) {
+async fn refuse_over_cap(mut stream: TcpStream, answer: &str) {
     let linger = async {
         stream.write_all(answer.as_bytes()).await?;
         stream.shutdown().await?;

@@ -8,6 +8,8 @@
 //! one get `503` with `Retry-After`.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -16,7 +18,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// How long a new connection waits for the place of the connection closed for it.
-const HANDOVER_WAIT: Duration = Duration::from_millis(200);
+const HANDOVER_WAIT: Duration = Duration::from_secs(1);
 /// `waiting_since` of a connection with a request in progress.
 const BUSY: u64 = u64::MAX;
 
@@ -60,6 +62,15 @@ impl Connection {
     }
 }
 
+/// What a new connection gets.
+pub enum Take {
+    Free(Place),
+    /// A connection is being closed for it: its place, unless it does not close in time.
+    Handover(Pin<Box<dyn Future<Output = Option<Place>> + Send>>),
+    /// Every connection has a request in progress.
+    Busy,
+}
+
 /// A place held by one connection; gives it back when dropped.
 pub struct Place {
     slots: Arc<Slots>,
@@ -84,18 +95,24 @@ impl Slots {
         })
     }
 
-    /// A place for a new connection: a free one, or the place of the connection that has waited
-    /// longest without a request; `None` when every connection has a request in progress.
-    pub async fn take(self: &Arc<Self>) -> Option<Place> {
-        let permit = match self.places.clone().try_acquire_owned() {
-            Ok(permit) => permit,
-            Err(_) => {
-                if !self.evict_longest_waiting() {
-                    return None;
-                }
-                tokio::time::timeout(HANDOVER_WAIT, self.places.clone().acquire_owned()).await.ok()?.ok()?
-            }
-        };
+    /// A place for a new connection: a free one; or the place of the connection that has
+    /// waited longest without a request, once that one has closed; or none, when every
+    /// connection has a request in progress.
+    pub fn take(self: &Arc<Self>) -> Take {
+        if let Ok(permit) = self.places.clone().try_acquire_owned() {
+            return Take::Free(self.register(permit));
+        }
+        if !self.evict_longest_waiting() {
+            return Take::Busy;
+        }
+        let slots = self.clone();
+        Take::Handover(Box::pin(async move {
+            let permit = tokio::time::timeout(HANDOVER_WAIT, slots.places.clone().acquire_owned()).await.ok()?.ok()?;
+            Some(slots.register(permit))
+        }))
+    }
+
+    fn register(self: &Arc<Self>, permit: OwnedSemaphorePermit) -> Place {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let connection = Arc::new(Connection {
             waiting_since: AtomicU64::new(self.epoch.elapsed().as_millis() as u64),
@@ -104,7 +121,7 @@ impl Slots {
             epoch: self.epoch,
         });
         self.open.lock().expect("never poisoned").insert(id, connection.clone());
-        Some(Place { slots: self.clone(), id, connection, _permit: permit })
+        Place { slots: self.clone(), id, connection, _permit: permit }
     }
 
     /// Closes the connection that has waited longest without a request; false when none waits.
