@@ -38,7 +38,8 @@ pub struct IngestState {
     pub max_body_bytes: usize,
     /// A request body must have arrived this long after its headers (`body_read_timeout_secs`).
     pub body_read_timeout: std::time::Duration,
-    /// Bytes of request bodies held in memory at once, over all uploads (`max_buffered_body_mb`).
+    /// The memory uploads in progress may use, bodies and what parsing makes of them
+    /// (`max_buffered_body_mb`).
     pub body_budget: BodyBudget,
 }
 
