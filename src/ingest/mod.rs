@@ -87,7 +87,7 @@ async fn session_status(State(state): State<IngestState>, Path(id): Path<String>
     let mut answer = json!({
         "session_id": id, "uuid": s.uuid, "external_id": s.external_id, "status": s.status,
         "started_at": iso(s.started_at), "last_event_at": iso(s.last_event_at), "event_count": s.event_count,
-        "customer_id": s.customer_id, "property_id": s.property_id,
+        "customer_id": s.customer_id, "property_id": s.property_id, "time_warnings": s.time_warnings,
         "duration_so_far": if s.status == "active" { json!((now - s.started_at).max(0) / 1000) } else { Value::Null },
     });
     if let Some(ended) = s.ended_at {
