@@ -64,16 +64,19 @@ impl Endpoint {
         }
     }
 
-    /// The endpoint and path an inbox row records (`POST /api/v1/unreal/session`).
+    /// The endpoint and path an inbox row records (`POST /api/v1/unreal/session`), matched as the
+    /// router matches paths: ignoring a trailing slash and the case of the route's own words.
     pub fn from_inbox(recorded: &str) -> Option<(Endpoint, String)> {
         let path = recorded.strip_prefix("POST ")?;
-        let route = path.strip_prefix(Endpoint::PREFIX)?;
+        let trimmed = path.trim_end_matches('/');
+        let prefix = trimmed.get(..Endpoint::PREFIX.len()).filter(|p| p.eq_ignore_ascii_case(Endpoint::PREFIX))?;
+        let route = &trimmed[prefix.len()..];
         let matches = |pattern: &str| {
             let (mut a, mut b) = (pattern.split('/'), route.split('/'));
             loop {
                 match (a.next(), b.next()) {
                     (None, None) => return true,
-                    (Some(p), Some(s)) if p == s || (p.starts_with('{') && !s.is_empty()) => {}
+                    (Some(p), Some(s)) if p.eq_ignore_ascii_case(s) || (p.starts_with('{') && !s.is_empty()) => {}
                     _ => return false,
                 }
             }
@@ -258,4 +261,21 @@ pub enum Refusal {
 pub struct DwellVerdict {
     pub ms: Option<i64>,
     pub valid: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Endpoint;
+
+    #[test]
+    fn inbox_paths_match_as_the_router_matches_them() {
+        let endpoint = |recorded: &str| Endpoint::from_inbox(recorded).map(|(e, _)| e);
+        assert_eq!(endpoint("POST /api/v1/unreal/session"), Some(Endpoint::Session));
+        assert_eq!(endpoint("POST /API/v1/Unreal/Session/"), Some(Endpoint::Session));
+        assert_eq!(endpoint("POST /api/v1/unreal/tracking/BATCH"), Some(Endpoint::TrackingBatch));
+        assert_eq!(endpoint("POST /api/v1/unreal/session/AbC-1/heartbeat"), Some(Endpoint::SessionHeartbeat));
+        assert_eq!(endpoint("POST /api/v1/unreal/nothing"), None);
+        assert_eq!(endpoint("GET /api/v1/unreal/session"), None);
+        assert_eq!(Endpoint::from_inbox("POST /api/v1/unreal/session/").map(|(_, path)| path).as_deref(), Some("/api/v1/unreal/session/"));
+    }
 }
