@@ -65,24 +65,23 @@ impl Endpoint {
     }
 
     /// The endpoint and path an inbox row records (`POST /api/v1/unreal/session`), matched as the
-    /// router matches paths: ignoring a trailing slash and the case of the route's own words.
+    /// router matches paths (see [`route_spelling`]).
     pub fn from_inbox(recorded: &str) -> Option<(Endpoint, String)> {
         let path = recorded.strip_prefix("POST ")?;
-        let trimmed = path.trim_end_matches('/');
-        let prefix = trimmed.get(..Endpoint::PREFIX.len()).filter(|p| p.eq_ignore_ascii_case(Endpoint::PREFIX))?;
-        let route = &trimmed[prefix.len()..];
-        let matches = |pattern: &str| {
-            let (mut a, mut b) = (pattern.split('/'), route.split('/'));
-            loop {
-                match (a.next(), b.next()) {
-                    (None, None) => return true,
-                    (Some(p), Some(s)) if p.eq_ignore_ascii_case(s) || (p.starts_with('{') && !s.is_empty()) => {}
-                    _ => return false,
-                }
-            }
-        };
-        Endpoint::ALL.into_iter().find(|e| matches(e.route())).map(|e| (e, path.to_owned()))
+        let endpoint = Endpoint::ALL.into_iter().find(|e| route_spelling(&format!("{}{}", Endpoint::PREFIX, e.route()), path).is_some())?;
+        Some((endpoint, path.to_owned()))
     }
+}
+
+/// `path` spelt as the route `pattern` (router syntax, `{id}` for a parameter) when it names that
+/// route ignoring trailing slashes and the letter case of the route's own words, as the old
+/// backend took them; parameters keep their case.
+pub fn route_spelling(pattern: &str, path: &str) -> Option<String> {
+    let called: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    let pattern: Vec<&str> = pattern.split('/').collect();
+    let fits = pattern.len() == called.len()
+        && pattern.iter().zip(&called).all(|(p, c)| if p.starts_with('{') { !c.is_empty() } else { p.eq_ignore_ascii_case(c) });
+    fits.then(|| pattern.iter().zip(&called).map(|(p, c)| if p.starts_with('{') { *c } else { *p }).collect::<Vec<_>>().join("/"))
 }
 
 /// Where and how an upload arrived; kept verbatim in the inbox.

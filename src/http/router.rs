@@ -8,7 +8,7 @@ use axum::Router;
 use super::{system, AppState};
 use crate::error::AppError;
 use crate::ingest;
-use crate::model::Endpoint;
+use crate::model::{route_spelling, Endpoint};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -50,23 +50,7 @@ pub fn normalise_path<B>(request: &mut axum::http::Request<B>) {
 
 /// The route `path` names, spelt as the route is, when that differs from `path`.
 fn canonical_path(path: &str) -> Option<String> {
-    let trimmed = path.trim_end_matches('/');
-    let called: Vec<&str> = trimmed.split('/').collect();
-    let canonical = routes().find_map(|route| {
-        let pattern: Vec<&str> = route.split('/').collect();
-        let fits = pattern.len() == called.len()
-            && pattern.iter().zip(&called).all(|(p, c)| {
-                if p.starts_with('{') {
-                    !c.is_empty()
-                } else {
-                    p.eq_ignore_ascii_case(c)
-                }
-            });
-        fits.then(|| {
-            let segments = pattern.iter().zip(&called).map(|(p, c)| if p.starts_with('{') { *c } else { *p });
-            segments.collect::<Vec<_>>().join("/")
-        })
-    })?;
+    let canonical = routes().find_map(|route| route_spelling(&route, path))?;
     (canonical != path).then_some(canonical)
 }
 
