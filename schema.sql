@@ -131,11 +131,7 @@ CREATE TABLE idempotency_keys (
 ) WITHOUT ROWID;
 CREATE INDEX idempotency_keys_age ON idempotency_keys(received_at);
 
--- A resent event (its event id, or a body carrying its own time) is recognised across all the
--- tours of its headset, no longer only within one tour: event keys now include the headset.
--- Earlier keys were per tour; a key seen in two tours keeps only its first event's key.
-UPDATE events SET dedupe_key = NULL
- WHERE dedupe_key IS NOT NULL
-   AND id NOT IN (SELECT min(id) FROM events WHERE dedupe_key IS NOT NULL GROUP BY dedupe_key);
-DROP INDEX events_dedupe;
-CREATE UNIQUE INDEX events_resend ON events(dedupe_key) WHERE dedupe_key IS NOT NULL;
+-- A resent event (its event id, or a body carrying its own time) is recognised across the recent
+-- tours of its headset, no longer only within one tour: the write side looks its key up in those
+-- tours (events_dedupe), found through this index.
+CREATE INDEX tour_sessions_device ON tour_sessions(device_key, started_at);

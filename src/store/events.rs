@@ -1,6 +1,7 @@
 //! Event rows: every event of an upload is attributed to its tour, its dwell time judged once
 //! (here, where it is stored), and counted in the request's roll-up.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 
 use rusqlite::{params, Connection};
@@ -82,12 +83,25 @@ pub(super) fn store_events(
     let mut per_tour: HashMap<i64, i64> = HashMap::new();
     let mut stored = 0usize;
     let mut first_dwell = None;
+    // The headset's earlier tours, looked up once per tour of the upload, only when it has keys.
+    let mut earlier: HashMap<i64, Vec<i64>> = HashMap::new();
+    let since = ctx.now - ctx.options.resend_window_ms;
     let mut insert = ctx.conn.prepare_cached(INSERT_EVENT)?;
     for (position, (event, index)) in events.into_iter().zip(event_tours).enumerate() {
         let tour = &tours[index];
         let dwell = resolve_dwell(ctx.conn, ctx.options.max_dwell_ms, tour, &event)?;
         if position == 0 && event.dwell.is_some() {
             first_dwell = Some(DwellVerdict { ms: dwell.ms, valid: dwell.invalid.is_none() });
+        }
+        // A resend that went to an earlier tour of the headset is not stored again.
+        if let Some(key) = event.dedupe_key {
+            let earlier = match earlier.entry(tour.id) {
+                Entry::Occupied(found) => found.into_mut(),
+                Entry::Vacant(slot) => slot.insert(resends::earlier_tours(ctx.conn, &meta.device_key, tour.id, since)?),
+            };
+            if resends::event_seen(ctx.conn, earlier, key)? {
+                continue;
+            }
         }
         let occurred_at = event.occurred_at.or(dwell.ended_at).unwrap_or(at);
         let detail = event.tracking.unwrap_or_default();
@@ -117,7 +131,7 @@ pub(super) fn store_events(
             rotation[1],
             rotation[2],
             event.data,
-            resends::event_key(&meta.device_key, event.dedupe_key),
+            event.dedupe_key,
         ])?;
         if inserted == 0 {
             continue;

@@ -1,6 +1,8 @@
 //! Resends recognised whatever tour or address they arrive in: the `Idempotency-Key` of every
 //! upload that carried one, with its body's fingerprint, kept for `resend_window_hours`; and the
-//! identity of an event (its id, or a body carrying its own time) scoped to its headset.
+//! identity of an event (its id, or a body carrying its own time) looked up in the headset's
+//! recent tours. (A unique key over all events would put every insert on a random page of one
+//! big index; within a tour the keys stay together.)
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -40,13 +42,25 @@ pub(super) fn forget_before(conn: &Connection, before: i64) -> Result<usize, Sto
     Ok(conn.prepare_cached("DELETE FROM idempotency_keys WHERE received_at < ?1")?.execute([before])?)
 }
 
-/// An event's resend key as stored: the headset's own identity of it, within that headset.
-pub(super) fn event_key(device: &str, key: Option<i64>) -> Option<i64> {
-    key.map(|key| {
-        let mut hasher = xxhash_rust::xxh3::Xxh3::new();
-        hasher.update(device.as_bytes());
-        hasher.update(&[0]);
-        hasher.update(&key.to_le_bytes());
-        hasher.digest() as i64
-    })
+/// Tours of the headset, besides `tour`, that a resend of one of its events may have gone to:
+/// the latest few that started within the window (a restarted headset replays its last tours'
+/// queue), newest first.
+pub(super) fn earlier_tours(conn: &Connection, device: &str, tour: i64, since: i64) -> Result<Vec<i64>, StoreError> {
+    let mut statement = conn.prepare_cached(
+        "SELECT id FROM tour_sessions WHERE device_key = ?1 AND started_at >= ?3 AND id <> ?2
+         ORDER BY started_at DESC LIMIT 4",
+    )?;
+    let ids = statement.query_map(params![device, tour, since], |r| r.get(0))?;
+    Ok(ids.collect::<Result<_, _>>()?)
+}
+
+/// Whether one of `tours` already holds an event with this resend key.
+pub(super) fn event_seen(conn: &Connection, tours: &[i64], key: i64) -> Result<bool, StoreError> {
+    let mut statement = conn.prepare_cached("SELECT 1 FROM events WHERE session_id = ?1 AND dedupe_key = ?2")?;
+    for tour in tours {
+        if statement.exists(params![tour, key])? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
