@@ -50,15 +50,16 @@ pub fn normalise_path<B>(request: &mut axum::http::Request<B>) {
 
 /// The route `path` names, spelt as the route is, when that differs from `path`.
 fn canonical_path(path: &str) -> Option<String> {
-    let canonical = routes().find_map(|route| route_spelling(&route, path))?;
+    let canonical = ROUTES.iter().find_map(|route| route_spelling(route, path))?;
     (canonical != path).then_some(canonical)
 }
 
-/// Every route path, in the router's syntax with the prefix.
-fn routes() -> impl Iterator<Item = String> {
+/// Every route path, in the router's syntax with the prefix; built once, looked at on every
+/// request.
+static ROUTES: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
     let headset = Endpoint::ALL.into_iter().map(|e| e.route()).chain([ingest::STATUS_ROUTE]);
-    headset.map(|route| format!("{}{route}", Endpoint::PREFIX)).chain(system::ROUTES.iter().map(|r| r.to_string()))
-}
+    headset.map(|route| format!("{}{route}", Endpoint::PREFIX)).chain(system::ROUTES.iter().map(|r| r.to_string())).collect()
+});
 
 #[cfg(test)]
 mod tests {
