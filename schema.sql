@@ -135,3 +135,56 @@ CREATE INDEX idempotency_keys_age ON idempotency_keys(received_at);
 -- tours of its headset, no longer only within one tour: the write side looks its key up in those
 -- tours (events_dedupe), found through this index.
 CREATE INDEX tour_sessions_device ON tour_sessions(device_key, started_at);
+
+-- migration: 4
+
+-- Staff who sign in to the dashboard. Names are case-insensitive; passwords are argon2id PHC
+-- strings. An admin manages users, headsets and settings; sales staff see everything else.
+CREATE TABLE users (
+    id             INTEGER PRIMARY KEY,
+    username       TEXT    NOT NULL UNIQUE COLLATE NOCASE,
+    role           TEXT    NOT NULL CHECK (role IN ('admin', 'sales')),
+    password_hash  TEXT    NOT NULL,
+    created_at     INTEGER NOT NULL,
+    updated_at     INTEGER NOT NULL
+);
+
+-- Signed-in browsers. Only the SHA-256 of the cookie's token is kept, so a copy of the file does
+-- not sign anyone in. Removing a user or changing their password ends their sessions.
+CREATE TABLE staff_sessions (
+    token_hash     BLOB    PRIMARY KEY,
+    user_id        INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    created_at     INTEGER NOT NULL,
+    expires_at     INTEGER NOT NULL,
+    last_seen_at   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX staff_sessions_user ON staff_sessions(user_id);
+CREATE INDEX staff_sessions_expiry ON staff_sessions(expires_at);
+
+-- Read-only API tokens for BI tools and CRMs, shown once and kept as SHA-256.
+CREATE TABLE api_tokens (
+    id             INTEGER PRIMARY KEY,
+    name           TEXT    NOT NULL UNIQUE COLLATE NOCASE,
+    token_hash     BLOB    NOT NULL UNIQUE,
+    created_at     INTEGER NOT NULL,
+    last_used_at   INTEGER
+);
+
+-- Every headset (device key) ever seen, kept by the writer with each upload, and the name staff
+-- give it.
+CREATE TABLE headsets (
+    device_key     TEXT    PRIMARY KEY,
+    name           TEXT,
+    first_seen_at  INTEGER NOT NULL,
+    last_seen_at   INTEGER NOT NULL,
+    last_tour_id   INTEGER REFERENCES tour_sessions(id)
+) WITHOUT ROWID;
+INSERT INTO headsets (device_key, first_seen_at, last_seen_at, last_tour_id)
+    SELECT device_key, min(started_at), max(last_event_at), max(id) FROM tour_sessions GROUP BY device_key;
+
+-- The tour list filters by status and property and sorts by start: each filter reads its own
+-- range in start order.
+CREATE INDEX tour_sessions_status ON tour_sessions(status, started_at);
+CREATE INDEX tour_sessions_property ON tour_sessions(property_id, started_at);
+-- The raw uploads behind a tour.
+CREATE INDEX inbox_session ON inbox(session_id) WHERE session_id IS NOT NULL;

@@ -16,7 +16,10 @@ use tokio::net::TcpListener;
 
 use crate::config::{ConfigError, Settings};
 use crate::http::system::SystemState;
+use crate::auth::AuthState;
+use crate::dashboard::DashboardState;
 use crate::http::{self, AppState};
+use crate::live::LiveState;
 use crate::ingest::payload::ParseContext;
 use crate::ingest::{BodyBudget, IngestState};
 use crate::store::{IngestOptions, Store, StoreError, StoreOptions, WriterOptions};
@@ -148,6 +151,9 @@ async fn run(
             min_free_bytes: settings.min_free_bytes(),
             sync_configured: !settings.sync.url.is_empty(),
         },
+        auth: AuthState { store: store.clone() },
+        dashboard: DashboardState { store: store.clone(), tz: settings.timezone() },
+        live: LiveState { store: store.clone() },
     };
     let mut supervisor = Supervisor::new();
     supervisor.spawn("idle-tour sweep", {

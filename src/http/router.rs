@@ -7,13 +7,16 @@ use axum::Router;
 
 use super::{system, AppState};
 use crate::error::AppError;
-use crate::ingest;
+use crate::{auth, dashboard, ingest, live};
 use crate::model::{route_spelling, Endpoint};
 
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ingest::router())
         .merge(system::router())
+        .merge(auth::router())
+        .merge(dashboard::router())
+        .merge(live::router())
         // After every route is in: the fallback goes to each route there is.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)

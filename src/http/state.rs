@@ -4,10 +4,16 @@
 use axum::extract::FromRef;
 
 use super::system::SystemState;
+use crate::auth::AuthState;
+use crate::dashboard::DashboardState;
 use crate::ingest::IngestState;
+use crate::live::LiveState;
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
     pub ingest: IngestState,
     pub system: SystemState,
+    pub auth: AuthState,
+    pub dashboard: DashboardState,
+    pub live: LiveState,
 }

@@ -13,6 +13,7 @@ pub mod inbox;
 mod lock;
 mod migrate;
 mod resends;
+pub mod staff;
 pub(crate) mod rollup;
 pub mod tours;
 mod upload;
@@ -183,6 +184,16 @@ impl Store {
         self.writer
             .submit(size, move |conn, state| upload::apply(&mut WriteCtx::new(conn, state), &meta, existing, action, fingerprint))
             .await
+    }
+
+    /// Runs a small write (a sign-in, a headset's new name) through the writer queue: its own
+    /// savepoint in the next group commit, answered after the commit.
+    pub async fn write<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.writer.submit(Size::Small, move |conn, _| f(conn)).await
     }
 
     /// Forgets the `Idempotency-Key`s older than the resend window; returns how many.

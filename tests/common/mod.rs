@@ -217,3 +217,37 @@ pub fn assert_tours_sane(db: &Path) {
 }
 
 pub const UNIVERSAL: &str = "/api/v1/unreal/session";
+
+/// Staff accounts for dashboard tests, made as an admin makes them: `nexero user add` against the
+/// server's data directory (it works while the appliance runs), password on standard input.
+pub fn add_user(data_dir: &Path, name: &str, role: &str, password: &str) {
+    use std::io::Write;
+    let mut child = Command::new(binary())
+        .args(["user", "add", name, "--role", role, "--data-dir"])
+        .arg(data_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("nexero user add starts");
+    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "nexero user add failed: {}", String::from_utf8_lossy(&output.stderr));
+}
+
+impl TestServer {
+    /// A client signed in (session cookie kept) as a new user of `role` ("admin" or "sales").
+    pub async fn signed_in(&self, name: &str, role: &str) -> reqwest::Client {
+        let password = format!("{name}-password-1");
+        add_user(self.data_dir.path(), name, role, &password);
+        let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let response = client
+            .post(self.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({"username": name, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "sign-in as {name} failed: {}", response.text().await.unwrap_or_default());
+        client
+    }
+}
