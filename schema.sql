@@ -186,5 +186,7 @@ INSERT INTO headsets (device_key, first_seen_at, last_seen_at, last_tour_id)
 -- range in start order.
 CREATE INDEX tour_sessions_status ON tour_sessions(status, started_at);
 CREATE INDEX tour_sessions_property ON tour_sessions(property_id, started_at);
+-- The old API's customer filter; most tours have no customer id.
+CREATE INDEX tour_sessions_customer ON tour_sessions(customer_id, started_at) WHERE customer_id IS NOT NULL;
 -- The raw uploads behind a tour.
 CREATE INDEX inbox_session ON inbox(session_id) WHERE session_id IS NOT NULL;

@@ -28,6 +28,15 @@ pub async fn forget_old_resend_keys(store: Store, token: CancellationToken) -> R
     .await
 }
 
+/// Forgets expired staff sessions (and an expired setup link).
+pub async fn forget_expired_sessions(store: Store, token: CancellationToken) -> Result<(), String> {
+    every(FORGET_EVERY, token, "forgot expired staff sessions", move || {
+        let store = store.clone();
+        async move { store.write(crate::store::staff::delete_expired).await }
+    })
+    .await
+}
+
 /// Runs `work` every `period` until cancelled, logging `done` with how many rows it changed. A
 /// busy or unavailable writer (503) is no failure: the next round catches up.
 async fn every<F, Fut>(period: Duration, token: CancellationToken, done: &'static str, work: F) -> Result<(), String>

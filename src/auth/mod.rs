@@ -9,9 +9,10 @@
 
 pub mod password;
 mod routes;
+pub mod setup;
 pub mod token;
 
-pub use routes::router;
+pub use routes::{router, SESSION_LIFETIME};
 
 use axum::extract::{FromRef, FromRequestParts};
 use axum::http::request::Parts;

@@ -6,6 +6,8 @@ mod reprocess;
 mod serve;
 mod service;
 mod simulate;
+mod token;
+mod user;
 
 use std::process::ExitCode;
 
@@ -49,6 +51,11 @@ enum Command {
     Simulate(crate::bench::simulate::SimulateArgs),
     /// Install, remove, start, stop or inspect the Windows service / systemd unit
     Service(service::ServiceArgs),
+    /// Add, list, re-password or remove the staff accounts that sign in to the dashboard (works
+    /// while the appliance runs)
+    User(user::UserArgs),
+    /// Add, list or remove read-only API tokens for BI tools and CRMs (works while the appliance runs)
+    Token(token::TokenArgs),
 }
 
 /// The appliance's settings as flags, for the commands that open its data.
@@ -68,6 +75,8 @@ pub fn run() -> ExitCode {
         Some(Command::Bench(args)) => bench::run(args),
         Some(Command::Simulate(args)) => simulate::run(args),
         Some(Command::Service(args)) => service::run(args),
+        Some(Command::User(args)) => user::run(args),
+        Some(Command::Token(args)) => token::run(args),
     }
 }
 

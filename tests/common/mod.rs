@@ -15,6 +15,10 @@ use tokio::sync::oneshot;
 
 pub use nexero::net::*;
 
+/// Headless Chromium through chromedriver, for the dashboard's browser tests.
+#[cfg(unix)]
+pub mod browser;
+
 /// The `nexero` program under test: `NEXERO_BIN` (tests/run-all.sh points it at the release
 /// build), else the one cargo built for this test run.
 pub fn binary() -> String {
@@ -30,7 +34,16 @@ pub fn raw_post(port: u16, path: &str, body: &str) -> std::io::Result<(u16, Stri
 /// `nexero serve` on 127.0.0.1:`port` with `data_dir`; the caller adds environment and output.
 pub fn serve_command(data_dir: &Path, port: u16) -> Command {
     let mut command = Command::new(binary());
-    command.args(["serve", "--bind", "127.0.0.1", "--port", &port.to_string(), "--data-dir"]).arg(data_dir);
+    command
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--data-dir",
+        ])
+        .arg(data_dir);
     command
 }
 
@@ -54,7 +67,11 @@ impl Appliance {
 
     /// `nexero serve` (see `serve_command`) with its output discarded.
     pub fn serve(data_dir: &Path, port: u16) -> Appliance {
-        Appliance::spawn(serve_command(data_dir, port).stdout(Stdio::null()).stderr(Stdio::null()))
+        Appliance::spawn(
+            serve_command(data_dir, port)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+        )
     }
 
     /// Waits until /health on `port` answers 200; panics when the process exits first or
@@ -62,7 +79,10 @@ impl Appliance {
     pub fn wait_until_healthy(&mut self, port: u16, timeout: Duration) {
         let deadline = Instant::now() + timeout;
         while Instant::now() < deadline {
-            assert!(self.0.try_wait().unwrap().is_none(), "nexero exited during start-up");
+            assert!(
+                self.0.try_wait().unwrap().is_none(),
+                "nexero exited during start-up"
+            );
             if wait_until_healthy(port, Duration::from_millis(100)) {
                 return;
             }
@@ -87,14 +107,22 @@ impl Appliance {
     /// Sends SIGTERM, as systemd's stop and `kill` do: a graceful stop.
     #[cfg(unix)]
     pub fn terminate(&self) {
-        let sent = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status().unwrap();
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status()
+            .unwrap();
         assert!(sent.success(), "kill -TERM {} failed", self.0.id());
     }
 }
 
 /// The first column of every row `sql` returns, in order.
 pub fn column<T: rusqlite::types::FromSql>(conn: &Connection, sql: &str) -> Vec<T> {
-    conn.prepare(sql).unwrap().query_map([], |r| r.get(0)).unwrap().collect::<Result<_, _>>().unwrap()
+    conn.prepare(sql)
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
 }
 
 pub struct TestServer {
@@ -106,7 +134,10 @@ pub struct TestServer {
 }
 
 pub fn settings(data_dir: &std::path::Path, tweak: impl FnOnce(&mut Overrides)) -> Settings {
-    let mut overrides = Overrides { data_dir: Some(data_dir.to_path_buf()), ..Default::default() };
+    let mut overrides = Overrides {
+        data_dir: Some(data_dir.to_path_buf()),
+        ..Default::default()
+    };
     tweak(&mut overrides);
     Settings::load(&overrides).expect("test settings are valid")
 }
@@ -127,8 +158,17 @@ impl TestServer {
             let _ = stopped.await;
         }));
         let client = reqwest::Client::new();
-        let server = TestServer { base, data_dir, client, stop: Some(stop), task: Some(task) };
-        let healthy = tokio::task::spawn_blocking(move || wait_until_healthy(port, Duration::from_secs(5))).await.unwrap();
+        let server = TestServer {
+            base,
+            data_dir,
+            client,
+            stop: Some(stop),
+            task: Some(task),
+        };
+        let healthy =
+            tokio::task::spawn_blocking(move || wait_until_healthy(port, Duration::from_secs(5)))
+                .await
+                .unwrap();
         assert!(healthy, "the test server did not answer /health");
         server
     }
@@ -149,7 +189,10 @@ impl TestServer {
             .expect("request sent");
         let status = response.status().as_u16();
         let text = response.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
@@ -158,8 +201,17 @@ impl TestServer {
 
     /// POSTs `body` with extra headers (`X-Device-Key`, `Idempotency-Key`, ...) through `client`
     /// (one bound to another loopback address stands for a headset that changed address).
-    pub async fn post_with(&self, client: &reqwest::Client, path: &str, body: &Value, headers: &[(&str, &str)]) -> (u16, Value) {
-        let mut request = client.post(self.url(path)).header("content-type", "application/json").body(body.to_string());
+    pub async fn post_with(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> (u16, Value) {
+        let mut request = client
+            .post(self.url(path))
+            .header("content-type", "application/json")
+            .body(body.to_string());
         for (name, value) in headers {
             request = request.header(*name, *value);
         }
@@ -169,7 +221,12 @@ impl TestServer {
     }
 
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self.client.get(self.url(path)).send().await.expect("request sent");
+        let response = self
+            .client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent");
         let status = response.status().as_u16();
         (status, response.json().await.unwrap_or(Value::Null))
     }
@@ -180,7 +237,8 @@ impl TestServer {
 
     /// A read-only connection to the live database file, for checking what was committed.
     pub fn db(&self) -> Connection {
-        Connection::open_with_flags(self.db_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap()
+        Connection::open_with_flags(self.db_path(), rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap()
     }
 
     pub fn count(&self, sql: &str) -> i64 {
@@ -190,7 +248,12 @@ impl TestServer {
     /// Stops gracefully and returns the data directory for inspection.
     pub async fn stop(mut self) -> tempfile::TempDir {
         let _ = self.stop.take().unwrap().send(());
-        self.task.take().unwrap().await.unwrap().expect("server ran and stopped cleanly");
+        self.task
+            .take()
+            .unwrap()
+            .await
+            .unwrap()
+            .expect("server ran and stopped cleanly");
         assert_tours_sane(&self.db_path());
         std::mem::replace(&mut self.data_dir, tempfile::tempdir().unwrap())
     }
@@ -213,7 +276,10 @@ pub fn assert_tours_sane(db: &Path) {
         "SELECT printf('%s: started %d, ended %d, duration %d ms', uuid, started_at, ended_at, duration_ms) FROM tour_sessions
          WHERE duration_ms < 0 OR ended_at < started_at OR (ended_at IS NOT NULL AND duration_ms IS NULL)",
     );
-    assert!(insane.is_empty(), "stored tours with impossible times: {insane:?}");
+    assert!(
+        insane.is_empty(),
+        "stored tours with impossible times: {insane:?}"
+    );
 }
 
 pub const UNIVERSAL: &str = "/api/v1/unreal/session";
@@ -230,9 +296,18 @@ pub fn add_user(data_dir: &Path, name: &str, role: &str, password: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("nexero user add starts");
-    child.stdin.take().unwrap().write_all(format!("{password}\n").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(format!("{password}\n").as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
-    assert!(output.status.success(), "nexero user add failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "nexero user add failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 impl TestServer {
@@ -240,14 +315,22 @@ impl TestServer {
     pub async fn signed_in(&self, name: &str, role: &str) -> reqwest::Client {
         let password = format!("{name}-password-1");
         add_user(self.data_dir.path(), name, role, &password);
-        let client = reqwest::Client::builder().cookie_store(true).build().unwrap();
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .build()
+            .unwrap();
         let response = client
             .post(self.url("/api/v1/auth/login"))
             .json(&serde_json::json!({"username": name, "password": password}))
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), 200, "sign-in as {name} failed: {}", response.text().await.unwrap_or_default());
+        assert_eq!(
+            response.status(),
+            200,
+            "sign-in as {name} failed: {}",
+            response.text().await.unwrap_or_default()
+        );
         client
     }
 }
