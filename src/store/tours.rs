@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use rusqlite::{params, Connection, OptionalExtension};
 use uuid::Uuid;
 
+use super::live::EndedTour;
 use super::upload::WriteCtx;
 use super::StoreError;
 use crate::model::{SessionSummary, TourInfo};
@@ -256,10 +257,16 @@ pub(super) fn touch(ctx: &mut WriteCtx, id: i64, at: i64, new_events: i64) -> Re
 /// Ends a tour: the one place every ending goes through, so whatever must happen when a tour
 /// ends (cloud sync's outbox) happens exactly once here.
 pub(super) fn complete(ctx: &mut WriteCtx, id: i64, ending: Ending, ended_at: i64, duration_ms: i64) -> Result<(), StoreError> {
-    ctx.conn
-        .prepare_cached("UPDATE tour_sessions SET status = ?2, ended_at = ?3, duration_ms = ?4, updated_at = ?5 WHERE id = ?1")?
-        .execute(params![id, ending.as_str(), ended_at, duration_ms, ctx.now])?;
+    let (tour, device_key, headset_name) = ctx
+        .conn
+        .prepare_cached(
+            "UPDATE tour_sessions SET status = ?2, ended_at = ?3, duration_ms = ?4, updated_at = ?5 WHERE id = ?1
+             RETURNING uuid, device_key, (SELECT name FROM headsets WHERE headsets.device_key = tour_sessions.device_key)",
+        )?
+        .query_row(params![id, ending.as_str(), ended_at, duration_ms, ctx.now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     ctx.cache.active.retain(|_, t| t.id != id);
+    // The live view hears of it once the write is committed.
+    ctx.notes.ended.push(EndedTour { device_key, headset_name, tour, status: ending.as_str(), ended_at });
     Ok(())
 }
 

@@ -4,7 +4,9 @@
 use rusqlite::{params, Connection};
 
 use super::events::{self, StoredEvents};
+use super::headsets;
 use super::inbox::{self, Outcome};
+use super::live::Notes;
 use super::resends;
 use super::rollup::{self, Rollup};
 use super::tours::{self, Cache, Ending, TourRow};
@@ -38,16 +40,25 @@ pub(crate) struct IngestState {
     request: Rollup,
     /// The deltas of the group's successful requests, written just before the commit.
     group: Rollup,
+    /// What the current request did that the live view hears of (published after the commit).
+    notes: Notes,
 }
 
 impl IngestState {
     pub fn new(options: IngestOptions) -> IngestState {
-        IngestState { options, cache: Cache::default(), request: Rollup::default(), group: Rollup::default() }
+        IngestState { options, cache: Cache::default(), request: Rollup::default(), group: Rollup::default(), notes: Notes::default() }
+    }
+
+    /// The current request's notes, for its closure to return once it succeeded.
+    pub(super) fn take_notes(&mut self) -> Notes {
+        std::mem::take(&mut self.notes)
     }
 }
 
 impl WriterState for IngestState {
     fn request_done(&mut self, ok: bool) {
+        // A request that succeeded has taken its notes already; a failed one's are void.
+        self.notes = Notes::default();
         let request = std::mem::take(&mut self.request);
         if ok {
             self.group.merge(request);
@@ -75,11 +86,20 @@ pub(crate) struct WriteCtx<'a> {
     pub now: i64,
     /// This request's roll-up deltas.
     pub rollup: &'a mut Rollup,
+    /// What this request did that the live view hears of.
+    pub notes: &'a mut Notes,
 }
 
 impl<'a> WriteCtx<'a> {
     pub fn new(conn: &'a Connection, state: &'a mut IngestState) -> WriteCtx<'a> {
-        WriteCtx { conn, cache: &mut state.cache, options: &state.options, now: now_ms(), rollup: &mut state.request }
+        WriteCtx {
+            conn,
+            cache: &mut state.cache,
+            options: &state.options,
+            now: now_ms(),
+            rollup: &mut state.request,
+            notes: &mut state.notes,
+        }
     }
 }
 
@@ -87,6 +107,17 @@ impl<'a> WriteCtx<'a> {
 /// `nexero reprocess` applies a new reading of an upload kept earlier; `fingerprint` identifies
 /// its body when it carries an `Idempotency-Key`.
 pub(super) fn apply(ctx: &mut WriteCtx, meta: &UploadMeta, existing: Option<i64>, action: Action, fingerprint: Option<i64>) -> Result<Applied, StoreError> {
+    // The headsets registry: every upload but an unreadable one says the headset is in use.
+    let seen = !matches!(action, Action::Rejected { .. });
+    let applied = apply_upload(ctx, meta, existing, action, fingerprint)?;
+    if seen {
+        let tour = applied.tour.as_ref().map(|t| t.uuid.as_str());
+        ctx.notes.headset = Some(headsets::seen(ctx.conn, &meta.device_key, meta.received_at, tour)?);
+    }
+    Ok(applied)
+}
+
+fn apply_upload(ctx: &mut WriteCtx, meta: &UploadMeta, existing: Option<i64>, action: Action, fingerprint: Option<i64>) -> Result<Applied, StoreError> {
     let key = meta.idempotency_key.as_deref().zip(fingerprint).filter(|_| !matches!(action, Action::Rejected { .. }));
     if let Some((key, fingerprint)) = key {
         if let Some(seen) = resends::seen(ctx.conn, key, ctx.now - ctx.options.resend_window_ms)? {
