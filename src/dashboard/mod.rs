@@ -1,7 +1,18 @@
 //! The sales dashboard: its pages (embedded files, served to signed-in staff) and the JSON API
 //! under `/api/v1` the pages use — also kept compatible with the old cloud dashboard API.
 
-mod pages;
+mod analytics;
+mod api;
+mod digest;
+mod export;
+mod overview;
+pub mod pages;
+pub mod period;
+mod query;
+mod sessions;
+mod shapes;
+
+pub use period::iso;
 
 use axum::Router;
 use tower_http::compression::CompressionLayer;
@@ -22,5 +33,5 @@ where
     crate::auth::AuthState: axum::extract::FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
-    Router::new().merge(pages::router()).layer(CompressionLayer::new())
+    Router::new().merge(pages::router()).merge(api::router()).layer(CompressionLayer::new())
 }

@@ -6,10 +6,13 @@
 //! through [`Store::read`], never on the async executor threads. The domain is split by table:
 //! `inbox`, `tours`, `events`, `rollup`; `upload` says what an upload means for each.
 
-pub mod analytics;
+pub mod admin;
+pub mod dashboard;
 mod events;
+pub mod headsets;
 mod health;
 pub mod inbox;
+pub mod live;
 mod lock;
 mod migrate;
 mod resends;
@@ -100,6 +103,8 @@ pub struct Store {
     pool: Pool,
     writer: Writer<IngestState>,
     path: PathBuf,
+    /// What was just committed, for the live view (published after each commit).
+    live: tokio::sync::broadcast::Sender<live::LiveUpdate>,
 }
 
 /// Where upgrades put a copy of the database before migrating it: `backups/` beside the file.
@@ -153,11 +158,16 @@ impl Store {
             .build(manager)?;
         let db_dir = options.path.parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
         let writer = Writer::start(conn, IngestState::new(options.ingest), options.writer, db_dir, lock)?;
-        Ok(Store { pool, writer, path: options.path })
+        Ok(Store { pool, writer, path: options.path, live: live::channel() })
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Hears every upload and tour ending from now on, each after its commit.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<live::LiveUpdate> {
+        self.live.subscribe()
     }
 
     /// Runs a read on the blocking pool: `store.read(move |c| tours::by_reference(c, &id))`.
@@ -181,9 +191,17 @@ impl Store {
             Action::Events { events, .. } if events.len() > LARGE_BATCH_EVENTS => Size::Large,
             _ => Size::Small,
         };
-        self.writer
-            .submit(size, move |conn, state| upload::apply(&mut WriteCtx::new(conn, state), &meta, existing, action, fingerprint))
-            .await
+        let (device_key, at) = (meta.device_key.clone(), meta.received_at);
+        let (applied, notes) = self
+            .writer
+            .submit(size, move |conn, state| {
+                let applied = upload::apply(&mut WriteCtx::new(conn, state), &meta, existing, action, fingerprint)?;
+                Ok((applied, state.take_notes()))
+            })
+            .await?;
+        // Committed: now the live view may hear of it.
+        live::publish_upload(&self.live, device_key, at, &applied, notes);
+        Ok(applied)
     }
 
     /// Runs a small write (a sign-in, a headset's new name) through the writer queue: its own
@@ -203,7 +221,15 @@ impl Store {
 
     /// Ends the tours that have been idle for longer than the timeout; returns how many.
     pub async fn close_idle_tours(&self) -> Result<usize, StoreError> {
-        self.writer.submit(Size::Small, |conn, state| tours::close_idle(&mut WriteCtx::new(conn, state))).await
+        let (closed, notes) = self
+            .writer
+            .submit(Size::Small, |conn, state| {
+                let closed = tours::close_idle(&mut WriteCtx::new(conn, state))?;
+                Ok((closed, state.take_notes()))
+            })
+            .await?;
+        live::publish_ended(&self.live, notes.ended);
+        Ok(closed)
     }
 
     /// Proves the database takes a write, through the same queue as uploads.
