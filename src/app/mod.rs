@@ -136,6 +136,8 @@ async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    // Cancelled when shutdown starts: the live view's event streams end instead of holding it up.
+    let live_streams = tokio_util::sync::CancellationToken::new();
     let state = AppState {
         ingest: IngestState {
             store: store.clone(),
@@ -153,7 +155,7 @@ async fn run(
         },
         auth: AuthState { store: store.clone() },
         dashboard: DashboardState { store: store.clone(), tz: settings.timezone() },
-        live: LiveState { store: store.clone() },
+        live: LiveState { store: store.clone(), tz: settings.timezone(), shutdown: live_streams.clone() },
     };
     let mut supervisor = Supervisor::new();
     supervisor.spawn("idle-tour sweep", {
@@ -164,8 +166,14 @@ async fn run(
         let store = store.clone();
         move |token| jobs::forget_old_resend_keys(store.clone(), token)
     });
+    supervisor.spawn("staff-session expiry", {
+        let store = store.clone();
+        move |token| jobs::forget_expired_sessions(store.clone(), token)
+    });
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, database = %store.path().display(), "Nexero Showroom is listening");
+        // With no staff accounts yet: the one-time link that creates the first admin.
+        crate::auth::setup::announce(&store, addr).await;
     }
 
     let (stopping, stopped) = tokio::sync::watch::channel(false);
@@ -201,6 +209,7 @@ async fn run(
     if matches!(why, Stop::WriterFailed) {
         tracing::error!("the database writer stopped unexpectedly; shutting down so the service manager restarts the appliance");
     }
+    live_streams.cancel();
     let _ = stopping.send(true);
     let served = match tokio::time::timeout(SHUTDOWN_GRACE, server).await {
         Ok(served) => served,

@@ -1,17 +1,21 @@
-//! Service-level routes: the service document at `/`, `/health`, the OpenAPI document and the
-//! offline docs page (also at `/redoc`, where the old backend had its docs).
+//! Service-level routes: the service document at `/` (a browser gets the dashboard there),
+//! `/health`, the OpenAPI document and the offline docs page (also at `/redoc`, where the old
+//! backend had its docs).
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Value};
+use tower_http::compression::CompressionLayer;
 
 use super::assets;
+use crate::auth::AuthState;
+use crate::dashboard::pages;
 use crate::store::{now_ms, Store};
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -37,14 +41,27 @@ pub struct SystemState {
 pub fn router<S>() -> Router<S>
 where
     SystemState: axum::extract::FromRef<S>,
+    AuthState: axum::extract::FromRef<S>,
     S: Clone + Send + Sync + 'static,
 {
     Router::new()
-        .route("/", get(service_info))
+        .route("/", get(root).layer(CompressionLayer::new()))
         .route("/health", get(health))
         .route("/openapi.json", get(|| async { assets::serve("openapi.json") }))
         .route("/docs", get(|| async { assets::serve("docs.html") }))
         .route("/redoc", get(|| async { Redirect::temporary("/docs") }))
+}
+
+/// The dashboard for a browser (a request that accepts HTML), the service document for others.
+async fn root(State(auth): State<AuthState>, uri: Uri, headers: HeaderMap) -> Response {
+    let browser = headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let mut response =
+        if browser { pages::app_shell(&auth, &headers, &uri).await } else { service_info().await.into_response() };
+    response.headers_mut().insert(header::VARY, header::HeaderValue::from_static("Accept"));
+    response
 }
 
 async fn service_info() -> Json<Value> {
