@@ -13,6 +13,10 @@ echo "== build (release binary: the crash test spawns it)"
 cargo build --release --locked
 
 echo "== unit and integration tests"
+# The dashboard's browser tests (tests/dashboard_e2e.rs) drive headless Chromium through
+# chromedriver; Debian keeps the two packages at the same version.
+source tests/lib/install.sh
+need_packages chromedriver:chromium-driver chromium:chromium
 NEXERO_BIN="$PWD/target/release/nexero" cargo test --locked
 
 # ---------------------------------------------------------------------------------------------
