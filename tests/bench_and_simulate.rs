@@ -38,7 +38,20 @@ async fn simulated_headsets_complete_tours_the_appliance_fully_accepts() {
 
 #[test]
 fn bench_runs_end_to_end_and_prints_every_section() {
-    let output = Command::new(binary()).args(["bench", "--seconds", "1", "--headsets", "4", "--large-events", "20000"]).output().unwrap();
+    let args = [
+        "bench",
+        "--seconds",
+        "1",
+        "--headsets",
+        "4",
+        "--large-events",
+        "20000",
+        "--dashboard-events",
+        "20000",
+        "--dashboard-requests",
+        "3",
+    ];
+    let output = Command::new(binary()).args(args).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     for section in ["CEILINGS", "raw rusqlite insert", "minimal axum handler", "APPLIANCE", "READ SIDE", "bench finished"] {
@@ -51,4 +64,37 @@ fn bench_runs_end_to_end_and_prints_every_section() {
         assert_eq!(errors, "0", "a load phase had failed requests: {line}");
     }
     assert_eq!(stdout.lines().filter(|l| l.starts_with("2000")).count(), 2, "both read-side data sets:\n{stdout}");
+
+    // The dashboard API phase: one line per call, each answered (a 404 would say the bench's
+    // path and the route disagree), and the headsets' latency meanwhile.
+    assert!(stdout.contains("DASHBOARD API on 20000 events"), "{stdout}");
+    let calls = [
+        "overview?period=7d",
+        "overview?period=90d",
+        "sessions ",
+        "sessions?status=",
+        "sessions?q=",
+        "sessions?sort=duration",
+        "sessions?limit=50&offset=",
+        "sessions/{id} (",
+        "sessions/{id}/events",
+        "sessions.csv?period=7d",
+        "sessions/stats?period=30d",
+        "sessions/active/count",
+        "analytics/dashboard",
+        "analytics/views",
+        "analytics/poi",
+        "analytics/zones",
+        "analytics/engagement-trends",
+        "analytics/funnel",
+        "live/state",
+        "headsets ",
+    ];
+    for call in calls {
+        let line = stdout.lines().find(|l| l.starts_with(call)).unwrap_or_else(|| panic!("no line for {call}:\n{stdout}"));
+        let verdict = line.split("  ").last().unwrap();
+        assert!(!verdict.contains("missing") && !verdict.contains("HTTP") && !verdict.contains("failed"), "{line}");
+    }
+    let load = stdout.lines().find(|l| l.starts_with("load = 4 headsets uploading meanwhile")).expect(&stdout);
+    assert!(load.contains(" 0 failed"), "{load}");
 }

@@ -2,10 +2,12 @@
 //! loopback with a temporary data directory, and prints one table. `nexero simulate` drives the
 //! same simulated headsets against any running appliance.
 
+mod dashboard;
 pub mod headset;
 mod load;
 mod phases;
 mod process;
+mod reads;
 pub mod simulate;
 mod server;
 mod synthetic;
@@ -20,7 +22,7 @@ use process::Probe;
 use server::Server;
 
 use crate::config::{Durability, Settings};
-use crate::store::{analytics, now_ms, IngestOptions, Store, StoreOptions, WriterOptions};
+use crate::store::{now_ms, IngestOptions, Store, StoreOptions, WriterOptions};
 use synthetic::SyntheticSpec;
 
 #[derive(clap::Args, Debug)]
@@ -34,6 +36,23 @@ pub struct BenchArgs {
     /// Events in the large read-side data set; the small one has a tenth
     #[arg(long, default_value_t = 10_000_000)]
     pub large_events: u64,
+    /// Event counts to time the dashboard API on, comma-separated (default: the read side's two
+    /// data sets, which are generated anyway)
+    #[arg(long, value_delimiter = ',')]
+    pub dashboard_events: Vec<u64>,
+    /// Only the dashboard API phase (and the generation of its data): no ceilings, no load phases
+    #[arg(long, conflicts_with = "no_dashboard")]
+    pub dashboard_only: bool,
+    /// Skip the dashboard API phase
+    #[arg(long)]
+    pub no_dashboard: bool,
+    /// Timed requests per dashboard call, after 3 warm-ups
+    #[arg(long, default_value_t = 50)]
+    pub dashboard_requests: usize,
+    /// During the dashboard phase each headset uploads once per this many ms, as real ones do
+    /// (0: as fast as answered, a saturation test)
+    #[arg(long, default_value_t = 1000)]
+    pub dashboard_interval_ms: u64,
     /// Keep the temporary data directory instead of deleting it
     #[arg(long)]
     pub keep: bool,
@@ -119,7 +138,49 @@ pub async fn bench(args: BenchArgs) -> Result<(), String> {
     println!("nexero bench {} — {}", env!("CARGO_PKG_VERSION"), machine());
     println!("data directory {}; durability FULL; load phases {} s each; loopback only", dir.display(), args.seconds);
     let phase = Duration::from_secs(args.seconds);
+    if !args.dashboard_only {
+        appliance(&args, &dir, phase).await?;
+    }
 
+    // Read side, then the dashboard API, on generated data.
+    let read_sizes = [args.large_events / 10, args.large_events];
+    let dashboard_sizes: Vec<u64> = match (args.no_dashboard, args.dashboard_events.is_empty()) {
+        (true, _) => Vec::new(),
+        (false, true) => read_sizes.to_vec(),
+        (false, false) => args.dashboard_events.clone(),
+    };
+    let mut sizes: Vec<u64> = dashboard_sizes.iter().copied().chain(read_sizes.into_iter().filter(|_| !args.dashboard_only)).collect();
+    sizes.sort_unstable();
+    sizes.dedup();
+    println!("\nREAD SIDE (dashboard queries, {QUERY_RUNS} runs each through the reader pool)");
+    println!("{:<14} {:>10} {:>8} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}", "events", "load s", "MB/M ev", "start ms", "tours/day", "zone dwell", "top POIs", "top views", "timeline", "status");
+    let mut data_sets = Vec::new();
+    for events in sizes {
+        let (data_dir, loaded) = read_side(&dir, events).await?;
+        if dashboard_sizes.contains(&events) {
+            data_sets.push((data_dir, loaded));
+        } else if !args.keep {
+            let _ = std::fs::remove_dir_all(&data_dir);
+        }
+    }
+    println!("(each query cell: p50/p95 ms; start ms: spawn to first /health answer on that file)");
+    let interval = Duration::from_millis(args.dashboard_interval_ms);
+    let options = dashboard::Options { requests: args.dashboard_requests, headsets: args.headsets, phase, interval };
+    for (data_dir, loaded) in data_sets {
+        dashboard::run(&data_dir, &loaded, &options).await?;
+        if !args.keep {
+            let _ = std::fs::remove_dir_all(&data_dir);
+        }
+    }
+    println!("\nbench finished in {:.0} s", started.elapsed().as_secs_f64());
+    if args.keep {
+        println!("kept {}", temp.keep().display());
+    }
+    Ok(())
+}
+
+/// This machine's ceilings, then the appliance's load phases on a fresh data directory.
+async fn appliance(args: &BenchArgs, dir: &Path, phase: Duration) -> Result<(), String> {
     // Ceilings: the same event rows into the same schema, and the smallest axum handler.
     let raw_path = dir.join("raw-ceiling.db");
     let raw = tokio::task::spawn_blocking(move || {
@@ -177,7 +238,7 @@ pub async fn bench(args: BenchArgs) -> Result<(), String> {
     lines.push(headsets_phase(format!("real-headset pattern, {} headsets", args.headsets)).await);
     // The same headset load while two dashboard readers query the same file.
     let stop = Arc::new(AtomicBool::new(false));
-    let readers: Vec<_> = (0..2).map(|_| spawn_reader(live_dir.join("nexero.db"), stop.clone())).collect();
+    let readers: Vec<_> = (0..2).map(|_| reads::spawn_reader(live_dir.join("nexero.db"), stop.clone())).collect();
     lines.push(headsets_phase("real-headset pattern + 2 dashboard readers".into()).await);
     stop.store(true, Ordering::Relaxed);
     let mut reader_latencies = Vec::new();
@@ -212,44 +273,7 @@ pub async fn bench(args: BenchArgs) -> Result<(), String> {
         fmt_opt(quantile_ms(&reader_latencies, 0.95), 2)
     );
     println!("appliance memory: {} MB idle after start, {} MB idle after the load", fmt_opt(idle_mb, 1), fmt_opt(after_mb, 1));
-
-    // Read side on generated data.
-    println!("\nREAD SIDE (dashboard queries, {QUERY_RUNS} runs each through the reader pool)");
-    println!("{:<14} {:>10} {:>8} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}", "events", "load s", "MB/M ev", "start ms", "tours/day", "zone dwell", "top POIs", "top views", "timeline", "status");
-    for events in [args.large_events / 10, args.large_events] {
-        read_side(&dir, events).await?;
-    }
-    println!("(each query cell: p50/p95 ms; start ms: spawn to first /health answer on that file)");
-    println!("\nbench finished in {:.0} s", started.elapsed().as_secs_f64());
-    if args.keep {
-        println!("kept {}", temp.keep().display());
-    }
     Ok(())
-}
-
-/// A dashboard reader on the live file: loops the analytics queries until told to stop.
-fn spawn_reader(path: PathBuf, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<Vec<u32>> {
-    std::thread::spawn(move || {
-        let mut latencies = Vec::new();
-        let Ok(conn) = rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else { return latencies };
-        let _ = conn.busy_timeout(Duration::from_secs(5));
-        let (from, to) = days_back(90);
-        while !stop.load(Ordering::Relaxed) {
-            let t = Instant::now();
-            let _ = analytics::tours_per_day(&conn, now_ms() - 90 * 86_400_000, 0);
-            let _ = analytics::zone_dwell(&conn, "", &from, &to);
-            let _ = analytics::top_names(&conn, "poi", &from, &to, 10);
-            let _ = analytics::top_names(&conn, "view", &from, &to, 10);
-            latencies.push(t.elapsed().as_micros() as u32);
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        latencies
-    })
-}
-
-fn days_back(days: i64) -> (String, String) {
-    let today = chrono::Utc::now().date_naive();
-    ((today - chrono::Duration::days(days)).to_string(), today.to_string())
 }
 
 fn quantile_ms(sorted_us: &[u32], q: f64) -> Option<f64> {
@@ -273,7 +297,9 @@ where
     Ok(format!("{}/{}", fmt_opt(quantile_ms(&times, 0.5), 1), fmt_opt(quantile_ms(&times, 0.95), 1)))
 }
 
-async fn read_side(dir: &Path, events: u64) -> Result<(), String> {
+/// Generates `events` events into a data directory of their own, times the read-side queries on
+/// it and prints their row; returns the directory and what was loaded.
+async fn read_side(dir: &Path, events: u64) -> Result<(PathBuf, synthetic::Loaded), String> {
     let data_dir = dir.join(format!("read-{events}"));
     std::fs::create_dir_all(&data_dir).map_err(|e| e.to_string())?;
     let path = data_dir.join(crate::config::DATABASE_FILE_NAME);
@@ -309,25 +335,7 @@ async fn read_side(dir: &Path, events: u64) -> Result<(), String> {
         writer: WriterOptions { min_free_bytes: 0, queue_capacity: Settings::default().max_queued_uploads },
     })
     .map_err(|e| e.to_string())?;
-    let (from, to) = days_back(90);
-    let since = now_ms() - 90 * 86_400_000;
-    let per_day = timed(|| store.read(move |c| analytics::tours_per_day(c, since, 0))).await?;
-    let zone = timed(|| {
-        let (property, from, to) = (loaded.sample_property.clone(), from.clone(), to.clone());
-        store.read(move |c| analytics::zone_dwell(c, &property, &from, &to))
-    })
-    .await?;
-    let top = |kind: &'static str| {
-        let (from, to) = (from.clone(), to.clone());
-        store.read(move |c| analytics::top_names(c, kind, &from, &to, 10))
-    };
-    let pois = timed(|| top("poi")).await?;
-    let views = timed(|| top("view")).await?;
-    let timeline = timed(|| {
-        let tour = loaded.sample_tour.clone();
-        store.read(move |c| analytics::tour_timeline(c, &tour))
-    })
-    .await?;
+    let [per_day, zone, pois, views, timeline] = reads::timings(&store, &loaded).await?;
     store.shutdown().await;
     println!(
         "{:<14} {:>10.1} {:>8.0} {:>9.0} {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
@@ -342,5 +350,5 @@ async fn read_side(dir: &Path, events: u64) -> Result<(), String> {
         timeline,
         status
     );
-    Ok(())
+    Ok((data_dir, loaded))
 }
