@@ -190,3 +190,42 @@ CREATE INDEX tour_sessions_property ON tour_sessions(property_id, started_at);
 CREATE INDEX tour_sessions_customer ON tour_sessions(customer_id, started_at) WHERE customer_id IS NOT NULL;
 -- The raw uploads behind a tour.
 CREATE INDEX inbox_session ON inbox(session_id) WHERE session_id IS NOT NULL;
+
+-- migration: 5
+
+-- Cloud sync's outbox: one row per ended tour, written in the same transaction as the change
+-- that queues it (the tour's ending in tours::complete, a late event). `version` counts those
+-- changes; the tour is pending while `synced_version < version`, so a change after a sync queues
+-- it again. Events are immutable and only ever appended, so `events_synced_to` (the highest
+-- events.id of this tour the cloud has) says which of its events are still to send.
+CREATE TABLE sync_outbox (
+    session_id        INTEGER PRIMARY KEY REFERENCES tour_sessions(id),
+    version           INTEGER NOT NULL DEFAULT 1,
+    synced_version    INTEGER NOT NULL DEFAULT 0,
+    events_synced_to  INTEGER NOT NULL DEFAULT 0,
+    queued_at         INTEGER NOT NULL,               -- since when it waits (oldest unsynced)
+    synced_at         INTEGER,                        -- last time the cloud took all of it
+    next_attempt_at   INTEGER NOT NULL DEFAULT 0,     -- not before (after a failure)
+    attempts          INTEGER NOT NULL DEFAULT 0,     -- failures since the last success
+    last_error        TEXT,
+    quarantined       INTEGER NOT NULL DEFAULT 0      -- the cloud refuses the tour row itself
+);
+CREATE INDEX sync_outbox_pending ON sync_outbox(queued_at) WHERE synced_version < version AND quarantined = 0;
+
+-- Rows the cloud refused for what they hold (not for being unreachable): kept with the cloud's
+-- answer until an admin retries them (`nexero sync retry-quarantined`). Nothing is deleted.
+CREATE TABLE sync_quarantine (
+    id              INTEGER PRIMARY KEY,
+    session_id      INTEGER NOT NULL REFERENCES tour_sessions(id),
+    event_id        INTEGER REFERENCES events(id),    -- NULL: the tour's own row
+    target_table    TEXT    NOT NULL,                 -- the cloud table
+    code            TEXT,                             -- SQLSTATE or PGRSTnnn, when the cloud gave one
+    error           TEXT    NOT NULL,                 -- the cloud's answer
+    payload         TEXT    NOT NULL,                 -- the row as sent (JSON)
+    quarantined_at  INTEGER NOT NULL
+);
+CREATE INDEX sync_quarantine_session ON sync_quarantine(session_id);
+
+-- Tours that ended before this version have never been sent: queue them all.
+INSERT INTO sync_outbox (session_id, queued_at)
+    SELECT id, coalesce(ended_at, updated_at) FROM tour_sessions WHERE status <> 'active';

@@ -21,6 +21,7 @@ pub mod model;
 pub mod net;
 pub mod service;
 pub mod store;
+pub mod sync;
 
 pub use app::{launch, serve, StartError};
 pub use config::Settings;

@@ -17,6 +17,11 @@ echo "== unit and integration tests"
 # chromedriver; Debian keeps the two packages at the same version.
 source tests/lib/install.sh
 need_packages chromedriver:chromium-driver chromium:chromium
+# Cloud sync tests (tests/sync_*.rs): a throwaway PostgreSQL from Debian's server binaries, and
+# postrust (a PostgREST-compatible server) built once into a tools cache; exports NEXERO_POSTRUST.
+source tests/lib/tools.sh
+need_postgres
+need_postrust
 NEXERO_BIN="$PWD/target/release/nexero" cargo test --locked
 
 # ---------------------------------------------------------------------------------------------

@@ -138,6 +138,14 @@ async fn run(
 ) -> Result<(), StartError> {
     // Cancelled when shutdown starts: the live view's event streams end instead of holding it up.
     let live_streams = tokio_util::sync::CancellationToken::new();
+    // Cloud sync: a handle for /health and the control routes always; the job only when a cloud
+    // is configured (and enabled).
+    let sync_config = crate::sync::SyncConfig::from_settings(&settings.sync);
+    let sync = crate::sync::SyncHandle::new(store.clone(), sync_config.as_ref());
+    let control = crate::auth::control::ControlState::create(&settings.data_dir).unwrap_or_else(|error| {
+        tracing::warn!(%error, "cannot write the local control token; `nexero sync status|now|retry-quarantined` will not work until it can (the dashboard's sync panel still does)");
+        crate::auth::control::ControlState::default()
+    });
     let state = AppState {
         ingest: IngestState {
             store: store.clone(),
@@ -151,11 +159,13 @@ async fn run(
             started: Instant::now(),
             data_dir: settings.data_dir.clone(),
             min_free_bytes: settings.min_free_bytes(),
-            sync_configured: !settings.sync.url.is_empty(),
+            sync: sync.clone(),
         },
         auth: AuthState { store: store.clone() },
         dashboard: DashboardState { store: store.clone(), tz: settings.timezone() },
         live: LiveState { store: store.clone(), tz: settings.timezone(), shutdown: live_streams.clone() },
+        control,
+        sync: crate::sync::control::SyncControlState { handle: sync.clone() },
     };
     let mut supervisor = Supervisor::new();
     supervisor.spawn("idle-tour sweep", {
@@ -170,6 +180,9 @@ async fn run(
         let store = store.clone();
         move |token| jobs::forget_expired_sessions(store.clone(), token)
     });
+    if let Some(config) = sync_config.filter(|c| c.enabled) {
+        supervisor.spawn("cloud sync", move |token| crate::sync::run(sync.clone(), config.clone(), token));
+    }
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, database = %store.path().display(), "Nexero Showroom is listening");
         // With no staff accounts yet: the one-time link that creates the first admin.

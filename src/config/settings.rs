@@ -87,8 +87,8 @@ settings! {
 }
 
 settings! {
-    /// `[sync]`: where completed tours are pushed upstream. Not sending anything yet: cloud sync
-    /// arrives in a later version; the settings are read, checked and kept secret already.
+    /// `[sync]`: where completed tours are pushed upstream (docs/sync.md). An empty `url` sends
+    /// nothing and fails nothing.
     SyncSettings, SyncOverrides, section "sync." {
         /// Cloud endpoint: a Supabase/PostgREST root (https://…/rest/v1) or a postgres:// URL
         url: String = String::new(), "URL",
@@ -99,6 +99,30 @@ settings! {
             };
         /// API key or password for the cloud endpoint (a secret: prefer nexero.toml or the environment)
         key: Secret = Secret::default(), "KEY";
+        /// Send completed tours upstream (false keeps them queued locally, nothing is sent)
+        enabled: bool = true, "true|false";
+        /// Seconds between sync rounds (a completed tour is also sent at the next round)
+        interval_secs: u64 = 60, "SECS",
+            check |v| at_least(*v, 1, "would send without pause");
+        /// This appliance's id in the cloud (a UUID); empty: one generated once and kept in the database
+        site_id: String = String::new(), "UUID",
+            check |v| if v.is_empty() || uuid::Uuid::parse_str(v).is_ok() {
+                Ok(())
+            } else {
+                Err("not a UUID. Fix: leave it empty (one is generated and kept) or give a UUID such as 0190e2a4-…")
+            };
+        /// First retry delay in seconds after a failed send; doubles (with jitter) up to retry_cap_secs
+        retry_base_secs: u64 = 5, "SECS",
+            check |v| at_least(*v, 1, "would retry without pause");
+        /// Longest wait between retries, in seconds
+        retry_cap_secs: u64 = 900, "SECS",
+            check |v| at_least(*v, 1, "would retry without pause");
+        /// Rows per upload request at most (halved when the cloud says a request is too big or slow)
+        batch_rows: usize = 500, "N",
+            check |v| at_least(*v as u64, 1, "would send nothing");
+        /// Request body size at most, in KiB
+        batch_kib: usize = 1024, "KIB",
+            check |v| at_least(*v as u64, 16, "cannot hold a tour row with its events");
     }
 }
 

@@ -7,7 +7,7 @@ use axum::Router;
 
 use super::{system, AppState};
 use crate::error::AppError;
-use crate::{auth, dashboard, ingest, live};
+use crate::{auth, dashboard, ingest, live, sync};
 use crate::model::{route_spelling, Endpoint};
 
 pub fn router(state: AppState) -> Router {
@@ -17,6 +17,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::router())
         .merge(dashboard::router())
         .merge(live::router())
+        .merge(sync::control::router())
         // After every route is in: the fallback goes to each route there is.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)

@@ -4,10 +4,12 @@
 use axum::extract::FromRef;
 
 use super::system::SystemState;
+use crate::auth::control::ControlState;
 use crate::auth::AuthState;
 use crate::dashboard::DashboardState;
 use crate::ingest::IngestState;
 use crate::live::LiveState;
+use crate::sync::control::SyncControlState;
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -16,4 +18,7 @@ pub struct AppState {
     pub auth: AuthState,
     pub dashboard: DashboardState,
     pub live: LiveState,
+    /// The local control token's digest (`nexero sync …` on this computer).
+    pub control: ControlState,
+    pub sync: SyncControlState,
 }

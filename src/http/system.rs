@@ -34,8 +34,8 @@ pub struct SystemState {
     pub started: Instant,
     pub data_dir: PathBuf,
     pub min_free_bytes: u64,
-    /// Whether `[sync]` names a cloud endpoint (never the endpoint's key).
-    pub sync_configured: bool,
+    /// Cloud sync's status (never the endpoint's key).
+    pub sync: crate::sync::SyncHandle,
 }
 
 pub fn router<S>() -> Router<S>
@@ -84,12 +84,8 @@ async fn health(State(state): State<SystemState>) -> Response {
     };
     let facts = state.store.health_facts().await;
     let timestamp = chrono::DateTime::from_timestamp_millis(now_ms()).map(|t| t.to_rfc3339());
-    // Cloud sync arrives in a later version; until then say plainly that nothing is sent.
-    let sync = json!({
-        "configured": state.sync_configured,
-        "state": "not available in this version",
-        "last_success": null,
-    });
+    // Cloud sync: its state, the queue, the last success and the last error in plain words.
+    let sync = json!(state.sync.refreshed().await);
     // Free space under the floor is a problem even when the probe's few bytes still fit.
     let floor = state.min_free_bytes.max(DISK_FULL_BYTES);
     let free = facts.as_ref().ok().and_then(|facts| facts.free_disk_bytes);

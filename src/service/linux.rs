@@ -154,7 +154,7 @@ mod tests {
         let overrides = Overrides {
             port: Some(8001),
             site_timezone: Some("Asia/Kolkata".into()),
-            sync: SyncOverrides { url: Some("https://example.supabase.co/rest/v1".into()), key: Some(Secret::new("sb_secret_abc123")) },
+            sync: SyncOverrides { url: Some("https://example.supabase.co/rest/v1".into()), key: Some(Secret::new("sb_secret_abc123")), ..SyncOverrides::default() },
             ..Overrides::default()
         };
         let unit = render_unit(Path::new("/opt/nexero/nexero"), &overrides).unwrap();

@@ -97,11 +97,29 @@ fn print_facts(settings: &Settings) {
     println!("data directory: {}", settings.data_dir.display());
     println!("database:       {}", describe_size(&settings.database_path()));
     println!("logs:           {}", log_location(settings));
-    // Cloud sync is not part of this version; say so rather than leave the admin guessing.
-    println!("last sync:      never (cloud sync is not available in this version)");
+    println!("last sync:      {}", last_sync(health.as_ref(), settings));
     match health {
         Some(h) => println!("health:         {} (http://127.0.0.1:{}/health)", h["status"].as_str().unwrap_or("unknown"), settings.port),
         None => println!("health:         no answer on http://127.0.0.1:{}/health", settings.port),
+    }
+}
+
+/// The running appliance's last sync, from the `sync` section of its `/health`.
+fn last_sync(health: Option<&serde_json::Value>, settings: &Settings) -> String {
+    let configured = !settings.sync.url.is_empty();
+    let Some(health) = health else {
+        return if configured { "unknown (the appliance is not answering)".into() } else { "not configured".into() };
+    };
+    let sync = &health["sync"];
+    match sync["state"].as_str() {
+        Some("disabled") if sync["configured"].as_bool() == Some(true) => "switched off ([sync] enabled = false)".into(),
+        Some("disabled") => "not configured".into(),
+        Some(state) => {
+            let tz = settings.timezone();
+            let last = crate::sync::control::moment(&sync["last_success"], tz, crate::store::now_ms(), "never");
+            format!("{last}; now {state} (details: `nexero sync status`)")
+        }
+        None => "unknown (the running appliance is a version without cloud sync)".into(),
     }
 }
 
@@ -126,5 +144,26 @@ fn describe_size(db: &Path) -> String {
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => format!("not created yet ({})", db.display()),
         Err(e) => format!("cannot read {} ({e}); run this as administrator / root", db.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    #[test]
+    fn last_sync_reads_the_running_appliances_sync_section() {
+        let mut settings = crate::config::Settings::default();
+        assert_eq!(super::last_sync(None, &settings), "not configured");
+        let off = json!({"sync": {"state": "disabled", "configured": false}});
+        assert_eq!(super::last_sync(Some(&off), &settings), "not configured");
+        settings.sync.url = "https://x.supabase.co/rest/v1".into();
+        assert_eq!(super::last_sync(None, &settings), "unknown (the appliance is not answering)");
+        let never = json!({"sync": {"state": "retrying", "last_success": null}});
+        assert_eq!(super::last_sync(Some(&never), &settings), "never; now retrying (details: `nexero sync status`)");
+        let synced = json!({"sync": {"state": "idle", "last_success": "2026-01-02T03:04:05.000Z"}});
+        assert!(super::last_sync(Some(&synced), &settings).starts_with("2026-01-02 "), "a time in the site's zone");
+        let old = json!({"status": "healthy"});
+        assert_eq!(super::last_sync(Some(&old), &settings), "unknown (the running appliance is a version without cloud sync)");
     }
 }

@@ -150,7 +150,12 @@ pub(super) fn store_events(
     drop(insert);
     let mut first_tour_info = None;
     for tour in &tours {
-        let info = tours::touch(ctx, tour.id, at, per_tour.get(&tour.id).copied().unwrap_or(0))?;
+        let added = per_tour.get(&tour.id).copied().unwrap_or(0);
+        let info = tours::touch(ctx, tour.id, at, added)?;
+        if !tour.active && added > 0 {
+            // A late event changes a tour that ended (and may be in the cloud already): queue it again.
+            super::sync::queue(ctx.conn, tour.id, ctx.now)?;
+        }
         if tour.id == first_tour {
             first_tour_info = Some(info);
         }

@@ -18,6 +18,7 @@ mod migrate;
 mod resends;
 pub mod staff;
 pub(crate) mod rollup;
+pub mod sync;
 pub mod tours;
 mod upload;
 mod writer;

@@ -265,6 +265,8 @@ pub(super) fn complete(ctx: &mut WriteCtx, id: i64, ending: Ending, ended_at: i6
         )?
         .query_row(params![id, ending.as_str(), ended_at, duration_ms, ctx.now], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     ctx.cache.active.retain(|_, t| t.id != id);
+    // Cloud sync's outbox, in the same transaction as the ending (again if it ended before).
+    super::sync::queue(ctx.conn, id, ctx.now)?;
     // The live view hears of it once the write is committed.
     ctx.notes.ended.push(EndedTour { device_key, headset_name, tour, status: ending.as_str(), ended_at });
     Ok(())

@@ -19,6 +19,13 @@ pub use nexero::net::*;
 #[cfg(unix)]
 pub mod browser;
 
+/// Cloud sync: a throwaway PostgreSQL, postrust in front of it, a fault-injecting proxy, and the
+/// convergence check both sync targets share.
+pub mod cloud;
+pub mod fault_proxy;
+pub mod postgres;
+pub mod postrust;
+
 /// The `nexero` program under test: `NEXERO_BIN` (tests/run-all.sh points it at the release
 /// build), else the one cargo built for this test run.
 pub fn binary() -> String {
