@@ -88,6 +88,7 @@ async function start() {
   document.getElementById("avatar").textContent = me.username.charAt(0);
   if (me.role === "admin") document.getElementById("nav").append(document.getElementById("admin-nav").content.cloneNode(true));
   document.getElementById("sign-out").addEventListener("click", signOut);
+  import("./sync.js").then((sync) => sync.mount(document.getElementById("sync-panel"), me));
   document.addEventListener("click", onClick);
   window.addEventListener("popstate", render);
   render();

@@ -7,6 +7,7 @@
 //! Handlers take [`Staff`] (anyone signed in, or an API token on a read) or [`Admin`] (a signed-in
 //! admin) as an extractor; a page asks [`AuthState::viewer`] and redirects to sign-in on `None`.
 
+pub mod control;
 pub mod password;
 mod routes;
 pub mod setup;

@@ -6,6 +6,7 @@ mod reprocess;
 mod serve;
 mod service;
 mod simulate;
+mod sync;
 mod token;
 mod user;
 
@@ -56,6 +57,9 @@ enum Command {
     User(user::UserArgs),
     /// Add, list or remove read-only API tokens for BI tools and CRMs (works while the appliance runs)
     Token(token::TokenArgs),
+    /// Cloud sync: the running appliance's sync status, sync now, retry quarantined rows, and the
+    /// cloud schema to create
+    Sync(sync::SyncArgs),
 }
 
 /// The appliance's settings as flags, for the commands that open its data.
@@ -77,6 +81,7 @@ pub fn run() -> ExitCode {
         Some(Command::Service(args)) => service::run(args),
         Some(Command::User(args)) => user::run(args),
         Some(Command::Token(args)) => token::run(args),
+        Some(Command::Sync(args)) => sync::run(args),
     }
 }
 
