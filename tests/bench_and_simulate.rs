@@ -98,3 +98,30 @@ fn bench_runs_end_to_end_and_prints_every_section() {
     let load = stdout.lines().find(|l| l.starts_with("load = 4 headsets uploading meanwhile")).expect(&stdout);
     assert!(load.contains(" 0 failed"), "{load}");
 }
+
+/// `nexero bench --sync` on a tiny backlog: a throwaway PostgreSQL, the minimal client, and the
+/// real appliance draining to both targets (postrust from tests/lib/tools.sh), every row in.
+#[test]
+fn bench_sync_drains_a_backlog_to_both_targets() {
+    let args = ["bench", "--sync", "--sync-events", "5000", "--headsets", "4"];
+    let output = Command::new(binary()).args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("CLOUD SYNC"), "{stdout}");
+    assert!(stdout.contains("PostgreSQL on loopback, default settings"), "{stdout}");
+    assert!(!stdout.contains("skipped"), "both targets run (tests/lib/tools.sh installs postrust):\n{stdout}");
+    let mut rows = Vec::new();
+    for label in ["minimal client (tokio-postgres)", "postgres (nexero serve)", "postgrest (nexero serve → postrust)"] {
+        let line = stdout.lines().find_map(|l| l.strip_prefix(label)).unwrap_or_else(|| panic!("no line for {label}:\n{stdout}"));
+        // rows, seconds, rows/s, ratio, missing, headset p50, p99, errors, verdict
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert!(fields.len() >= 9, "{label}{line}");
+        let ratio: f64 = fields[3].parse().unwrap_or_else(|_| panic!("a ratio: {label}{line}"));
+        assert!(ratio > 0.0 && ratio.is_finite(), "{label}{line}");
+        assert_eq!(fields[4], "0", "rows missing in the cloud: {label}{line}");
+        assert_eq!(fields[7], "0", "failed headset uploads: {label}{line}");
+        rows.push(fields[0].parse::<u64>().unwrap());
+    }
+    assert!(rows[0] > 5000 && rows.iter().all(|r| *r == rows[0]), "every side moves the same rows (events + tours): {rows:?}");
+    assert!(stdout.contains("bench finished"), "{stdout}");
+}

@@ -2,6 +2,7 @@
 //! loopback with a temporary data directory, and prints one table. `nexero simulate` drives the
 //! same simulated headsets against any running appliance.
 
+mod cloud;
 mod dashboard;
 pub mod headset;
 mod load;
@@ -10,6 +11,8 @@ mod process;
 mod reads;
 pub mod simulate;
 mod server;
+mod sync;
+mod sync_client;
 mod synthetic;
 
 use std::path::{Path, PathBuf};
@@ -53,6 +56,13 @@ pub struct BenchArgs {
     /// (0: as fast as answered, a saturation test)
     #[arg(long, default_value_t = 1000)]
     pub dashboard_interval_ms: u64,
+    /// Only the cloud sync phase: a backlog drained to a throwaway PostgreSQL, directly and
+    /// through postrust, against a minimal client inserting the same rows
+    #[arg(long, conflicts_with = "dashboard_only")]
+    pub sync: bool,
+    /// Events in the cloud sync backlog
+    #[arg(long, default_value_t = 1_000_000)]
+    pub sync_events: u64,
     /// Keep the temporary data directory instead of deleting it
     #[arg(long)]
     pub keep: bool,
@@ -138,6 +148,14 @@ pub async fn bench(args: BenchArgs) -> Result<(), String> {
     println!("nexero bench {} — {}", env!("CARGO_PKG_VERSION"), machine());
     println!("data directory {}; durability FULL; load phases {} s each; loopback only", dir.display(), args.seconds);
     let phase = Duration::from_secs(args.seconds);
+    if args.sync {
+        sync::run(&args, &dir).await?;
+        println!("\nbench finished in {:.0} s", started.elapsed().as_secs_f64());
+        if args.keep {
+            println!("kept {}", temp.keep().display());
+        }
+        return Ok(());
+    }
     if !args.dashboard_only {
         appliance(&args, &dir, phase).await?;
     }

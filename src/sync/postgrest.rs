@@ -66,6 +66,9 @@ impl Postgrest {
             .map_err(transport)?;
         let status = response.status();
         if status.is_success() {
+            // Read the (empty) body to its end so the connection goes back to the pool: one
+            // connection for the whole drain instead of a new one per batch.
+            response.bytes().await.map_err(transport)?;
             return Ok(());
         }
         let retry_after = response
