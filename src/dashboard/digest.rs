@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 
 use super::period::iso;
 use super::shapes::seconds;
-use crate::store::dashboard::detail::EventRow;
+use crate::store::event_record::EventRecord;
 use crate::store::dashboard::rollups::PLACE_KINDS;
 
 /// At most this many events in each list of a tour's detail (the rest: the events route, the CSV).
@@ -16,9 +16,9 @@ pub const LISTED: usize = 1000;
 #[derive(Default)]
 pub struct TourDigest {
     /// The first [`LISTED`] events, and the first of each of the POIs and views.
-    pub events: Vec<EventRow>,
-    pub pois: Vec<EventRow>,
-    pub views: Vec<EventRow>,
+    pub events: Vec<EventRecord>,
+    pub pois: Vec<EventRecord>,
+    pub views: Vec<EventRecord>,
     pub total: i64,
     zones: Tally,
     view_dwell: Tally,
@@ -65,7 +65,7 @@ struct Step {
 }
 
 impl TourDigest {
-    pub fn add(&mut self, e: EventRow) {
+    pub fn add(&mut self, e: EventRecord) {
         self.total += 1;
         self.tally(&e);
         let kind_list = match e.kind.as_str() {
@@ -82,7 +82,7 @@ impl TourDigest {
     }
 
     /// Counts the event in the zones, the views and the path.
-    fn tally(&mut self, e: &EventRow) {
+    fn tally(&mut self, e: &EventRecord) {
         let zone = e.zone.as_deref().filter(|z| !z.is_empty() && PLACE_KINDS.contains(&e.kind.as_str()));
         if let Some(zone) = zone {
             self.zones.add(zone, e.dwell_ms);

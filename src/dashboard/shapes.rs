@@ -10,7 +10,8 @@ use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::period::iso;
-use crate::store::dashboard::detail::{EventRow, Upload};
+use crate::store::dashboard::detail::Upload;
+use crate::store::event_record::EventRecord;
 use crate::store::dashboard::rollups::Ranked;
 use crate::store::dashboard::tours::TourRow;
 
@@ -67,7 +68,7 @@ pub fn tour(t: &TourRow) -> Tour<'_> {
     }
 }
 
-pub fn event_id(e: &EventRow) -> String {
+pub fn event_id(e: &EventRecord) -> String {
     uuid::Uuid::from_slice(&e.uuid).map(|u| u.to_string()).unwrap_or_else(|_| e.id.to_string())
 }
 
@@ -87,7 +88,7 @@ pub struct TimelineEvent<'a> {
     flagged: Option<&'a str>,
 }
 
-pub fn timeline_event(e: &EventRow) -> TimelineEvent<'_> {
+pub fn timeline_event(e: &EventRecord) -> TimelineEvent<'_> {
     TimelineEvent {
         id: event_id(e),
         occurred_at: iso(e.occurred_at),
@@ -135,7 +136,7 @@ pub struct TrackingEvent<'a> {
     metadata: Metadata<'a>,
 }
 
-pub fn tracking_event<'a>(e: &'a EventRow, tour_uuid: &'a str) -> TrackingEvent<'a> {
+pub fn tracking_event<'a>(e: &'a EventRecord, tour_uuid: &'a str) -> TrackingEvent<'a> {
     let position = match e.position {
         [Some(x), Some(y), Some(z)] => Some(Xyz { x, y, z }),
         _ => None,
@@ -162,7 +163,7 @@ pub fn tracking_event<'a>(e: &'a EventRow, tour_uuid: &'a str) -> TrackingEvent<
 
 /// The fields a headset sent beyond the columns (`data`, a JSON object, entries kept as sent),
 /// then ours.
-struct Metadata<'a>(&'a EventRow);
+struct Metadata<'a>(&'a EventRecord);
 
 impl Serialize for Metadata<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -216,7 +217,7 @@ pub struct Visit<'a> {
     received_at: String,
 }
 
-fn visit<'a>(e: &'a EventRow, tour_uuid: &'a str) -> Visit<'a> {
+fn visit<'a>(e: &'a EventRecord, tour_uuid: &'a str) -> Visit<'a> {
     Visit {
         id: event_id(e),
         session_id: tour_uuid,
@@ -232,12 +233,12 @@ fn visit<'a>(e: &'a EventRow, tour_uuid: &'a str) -> Visit<'a> {
     }
 }
 
-pub fn poi_visit<'a>(e: &'a EventRow, tour_uuid: &'a str) -> Visit<'a> {
+pub fn poi_visit<'a>(e: &'a EventRecord, tour_uuid: &'a str) -> Visit<'a> {
     let name = e.name.as_deref().unwrap_or_default();
     Visit { poi_name: Some(name), parent_zone: Some(e.zone.as_deref()), poi_source: Some(e.source.as_deref()), ..visit(e, tour_uuid) }
 }
 
-pub fn view_event<'a>(e: &'a EventRow, tour_uuid: &'a str) -> Visit<'a> {
+pub fn view_event<'a>(e: &'a EventRecord, tour_uuid: &'a str) -> Visit<'a> {
     Visit { view_name: Some(e.name.as_deref().unwrap_or_default()), ..visit(e, tour_uuid) }
 }
 

@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod dashboard;
+pub mod event_record;
 mod events;
 pub mod headsets;
 mod health;

@@ -7,6 +7,8 @@
 
 use rusqlite::{params, Connection, OptionalExtension};
 
+pub use super::event_record::EventRecord;
+use super::event_record::{from_row, COLUMNS};
 use super::StoreError;
 
 /// Queues a tour (again): one more change the cloud has not seen. Called inside the write that
@@ -92,63 +94,10 @@ pub fn tour(conn: &Connection, id: i64) -> Result<TourRecord, StoreError> {
         })?)
 }
 
-/// An event row as the cloud gets it.
-#[derive(Clone, Debug)]
-pub struct EventRecord {
-    pub id: i64,
-    pub session_id: i64,
-    pub uuid: Vec<u8>,
-    pub kind: String,
-    pub event_type: String,
-    pub name: Option<String>,
-    pub zone: Option<String>,
-    pub source: Option<String>,
-    pub occurred_at: i64,
-    pub received_at: i64,
-    pub dwell_text: Option<String>,
-    pub dwell_ms: Option<i64>,
-    pub dwell_invalid: Option<String>,
-    pub object_name: Option<String>,
-    pub gaze_target: Option<String>,
-    pub interaction_type: Option<String>,
-    pub position: [Option<f64>; 3],
-    pub rotation: [Option<f64>; 3],
-    pub data: Option<String>,
-}
-
 /// Up to `limit` events of a tour after `after` (an events.id), in id order.
 pub fn events_after(conn: &Connection, session_id: i64, after: i64, limit: usize) -> Result<Vec<EventRecord>, StoreError> {
-    let rows = conn
-        .prepare_cached(
-            "SELECT id, session_id, uuid, kind, event_type, name, zone, source, occurred_at, received_at, dwell_text,
-                    dwell_ms, dwell_invalid, object_name, gaze_target, interaction_type, pos_x, pos_y, pos_z,
-                    rot_pitch, rot_yaw, rot_roll, data
-             FROM events WHERE session_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
-        )?
-        .query_map(params![session_id, after, limit as i64], |r| {
-            Ok(EventRecord {
-                id: r.get(0)?,
-                session_id: r.get(1)?,
-                uuid: r.get(2)?,
-                kind: r.get(3)?,
-                event_type: r.get(4)?,
-                name: r.get(5)?,
-                zone: r.get(6)?,
-                source: r.get(7)?,
-                occurred_at: r.get(8)?,
-                received_at: r.get(9)?,
-                dwell_text: r.get(10)?,
-                dwell_ms: r.get(11)?,
-                dwell_invalid: r.get(12)?,
-                object_name: r.get(13)?,
-                gaze_target: r.get(14)?,
-                interaction_type: r.get(15)?,
-                position: [r.get(16)?, r.get(17)?, r.get(18)?],
-                rotation: [r.get(19)?, r.get(20)?, r.get(21)?],
-                data: r.get(22)?,
-            })
-        })?
-        .collect::<Result<_, _>>()?;
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE session_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3");
+    let rows = conn.prepare_cached(&sql)?.query_map(params![session_id, after, limit as i64], from_row)?.collect::<Result<_, _>>()?;
     Ok(rows)
 }
 

@@ -43,6 +43,7 @@ fn event(kind: &str, full: bool) -> EventRecord {
         position: if full { [Some(1.0), Some(2.0), Some(3.5)] } else { [None; 3] },
         rotation: if full { [Some(0.0), Some(90.0), Some(0.0)] } else { [None; 3] },
         data: full.then(|| r#"{"b":1,"a":[true]}"#.to_owned()),
+        inbox_id: 3,
     }
 }
 

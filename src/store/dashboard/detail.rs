@@ -2,62 +2,8 @@
 
 use rusqlite::{params, Connection};
 
+use super::super::event_record::{from_row, EventRecord, COLUMNS};
 use super::super::StoreError;
-
-/// One stored event, every column.
-#[derive(Clone, Debug)]
-pub struct EventRow {
-    pub id: i64,
-    /// UUIDv7, 16 bytes.
-    pub uuid: Vec<u8>,
-    pub kind: String,
-    pub event_type: String,
-    pub name: Option<String>,
-    pub zone: Option<String>,
-    pub source: Option<String>,
-    pub occurred_at: i64,
-    pub received_at: i64,
-    pub dwell_text: Option<String>,
-    /// The dwell time that counts; `None` when absent or flagged.
-    pub dwell_ms: Option<i64>,
-    /// Why the sent dwell time does not count.
-    pub dwell_invalid: Option<String>,
-    pub object_name: Option<String>,
-    pub gaze_target: Option<String>,
-    pub interaction_type: Option<String>,
-    pub position: [Option<f64>; 3],
-    pub rotation: [Option<f64>; 3],
-    /// Every other field the headset sent, JSON.
-    pub data: Option<String>,
-    pub inbox_id: i64,
-}
-
-const EVENT_COLUMNS: &str = "id, uuid, kind, event_type, name, zone, source, occurred_at, received_at, dwell_text, dwell_ms,
-     dwell_invalid, object_name, gaze_target, interaction_type, pos_x, pos_y, pos_z, rot_pitch, rot_yaw, rot_roll, data, inbox_id";
-
-fn event_row(r: &rusqlite::Row) -> rusqlite::Result<EventRow> {
-    Ok(EventRow {
-        id: r.get(0)?,
-        uuid: r.get(1)?,
-        kind: r.get(2)?,
-        event_type: r.get(3)?,
-        name: r.get(4)?,
-        zone: r.get(5)?,
-        source: r.get(6)?,
-        occurred_at: r.get(7)?,
-        received_at: r.get(8)?,
-        dwell_text: r.get(9)?,
-        dwell_ms: r.get(10)?,
-        dwell_invalid: r.get(11)?,
-        object_name: r.get(12)?,
-        gaze_target: r.get(13)?,
-        interaction_type: r.get(14)?,
-        position: [r.get(15)?, r.get(16)?, r.get(17)?],
-        rotation: [r.get(18)?, r.get(19)?, r.get(20)?],
-        data: r.get(21)?,
-        inbox_id: r.get(22)?,
-    })
-}
 
 /// The condition on one tour's events, optionally of one `event_type`.
 fn condition(event_type: Option<&str>) -> &'static str {
@@ -68,10 +14,10 @@ fn condition(event_type: Option<&str>) -> &'static str {
 }
 
 /// A page of a tour's events in time order (optionally of one `event_type`).
-pub fn events(conn: &Connection, tour_id: i64, event_type: Option<&str>, limit: i64, offset: i64) -> Result<Vec<EventRow>, StoreError> {
-    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE {} ORDER BY occurred_at, id LIMIT ?3 OFFSET ?4", condition(event_type));
+pub fn events(conn: &Connection, tour_id: i64, event_type: Option<&str>, limit: i64, offset: i64) -> Result<Vec<EventRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE {} ORDER BY occurred_at, id LIMIT ?3 OFFSET ?4", condition(event_type));
     let mut statement = conn.prepare_cached(&sql)?;
-    let rows = statement.query_map(params![tour_id, event_type, limit, offset], event_row)?;
+    let rows = statement.query_map(params![tour_id, event_type, limit, offset], from_row)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
@@ -82,11 +28,11 @@ pub fn count_events(conn: &Connection, tour_id: i64, event_type: Option<&str>) -
 }
 
 /// Every event of a tour in time order, to `row` until it answers `false`.
-pub fn each_event(conn: &Connection, tour_id: i64, row: impl FnMut(EventRow) -> Result<bool, StoreError>) -> Result<(), StoreError> {
-    let sql = format!("SELECT {EVENT_COLUMNS} FROM events WHERE session_id = ?1 ORDER BY occurred_at, id");
+pub fn each_event(conn: &Connection, tour_id: i64, row: impl FnMut(EventRecord) -> Result<bool, StoreError>) -> Result<(), StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM events WHERE session_id = ?1 ORDER BY occurred_at, id");
     let mut statement = conn.prepare_cached(&sql)?;
     let mut rows = statement.query([tour_id])?;
-    super::each(&mut rows, event_row, row)
+    super::each(&mut rows, from_row, row)
 }
 
 /// An upload behind a tour, its body cut to `body_limit` bytes.
