@@ -6,21 +6,6 @@ mod common;
 use common::{TestServer, UNIVERSAL};
 use serde_json::{json, Value};
 
-async fn post_as(server: &TestServer, device: &str, body: Value) -> Value {
-    let (status, answer) = server
-        .post_with(
-            &server.client,
-            UNIVERSAL,
-            &body,
-            &[("X-Device-Key", device)],
-        )
-        .await;
-    assert!(
-        (200..300).contains(&status),
-        "upload answered {status}: {answer}"
-    );
-    answer
-}
 
 async fn get(client: &reqwest::Client, url: String) -> (u16, Value) {
     let response = client.get(url).send().await.unwrap();
@@ -59,27 +44,21 @@ async fn every_headset_that_uploads_is_listed_with_its_tours_today() {
     let ana = server.signed_in("ana", "sales").await;
     let now = chrono::Utc::now().timestamp();
     // Yesterday's tour (its summary came late), then one in progress now, then a finished one.
-    post_as(&server, "quest-a", json!({"session_start": (now - 30 * 3600).to_string(), "session_end": (now - 29 * 3600).to_string()})).await;
-    let first = post_as(
-        &server,
-        "quest-a",
+    server.post_as("quest-a", json!({"session_start": (now - 30 * 3600).to_string(), "session_end": (now - 29 * 3600).to_string()})).await;
+    let first = server.post_as("quest-a",
         json!({"View": "Home", "TotalDuration": "0:02"}),
     )
     .await;
-    post_as(
-        &server,
-        "quest-a",
+    server.post_as("quest-a",
         json!({"session_start": (now - 60).to_string(), "session_end": now.to_string()}),
     )
     .await;
-    let current = post_as(
-        &server,
-        "quest-a",
+    let current = server.post_as("quest-a",
         json!({"View": "Pool", "TotalDuration": "0:05"}),
     )
     .await;
     assert_ne!(first["session_id"], current["session_id"]);
-    post_as(&server, "quest-b", json!({})).await;
+    server.post_as("quest-b", json!({})).await;
     // An unreadable upload does not make a headset.
     let (status, _) = server
         .post_with(
@@ -163,9 +142,7 @@ async fn an_admin_names_a_headset_and_the_live_view_uses_the_name() {
     let server = TestServer::start().await;
     let ana = server.signed_in("ana", "sales").await;
     let boss = server.signed_in("boss", "admin").await;
-    post_as(
-        &server,
-        "quest-7",
+    server.post_as("quest-7",
         json!({"View": "Home", "TotalDuration": "0:02"}),
     )
     .await;

@@ -103,21 +103,6 @@ impl Live {
     }
 }
 
-async fn post_as(server: &TestServer, device: &str, body: Value) -> Value {
-    let (status, answer) = server
-        .post_with(
-            &server.client,
-            UNIVERSAL,
-            &body,
-            &[("X-Device-Key", device)],
-        )
-        .await;
-    assert!(
-        (200..300).contains(&status),
-        "upload answered {status}: {answer}"
-    );
-    answer
-}
 
 async fn live_state(server: &TestServer, client: &reqwest::Client) -> Value {
     let response = client
@@ -163,9 +148,7 @@ async fn an_upload_reaches_an_open_stream_within_a_second_and_the_snapshot_shows
     let ana = server.signed_in("ana", "sales").await;
     let mut live = Live::open(&server, &ana).await;
 
-    let answer = post_as(
-        &server,
-        "quest-live-1",
+    let answer = server.post_as("quest-live-1",
         json!({"View": "Amenities", "TotalDuration": "0:13"}),
     )
     .await;
@@ -183,16 +166,14 @@ async fn an_upload_reaches_an_open_stream_within_a_second_and_the_snapshot_shows
     assert_eq!(upload.data["events_stored"], 1);
     assert!(is_iso_utc(&upload.data["at"]), "{}", upload.data);
 
-    post_as(
-        &server,
-        "quest-live-1",
+    server.post_as("quest-live-1",
         json!({"POI": "Swimming Pool", "Parent": "Amenities", "POI_Duration": "2:00"}),
     )
     .await;
     let upload = live.wait_for("upload", Duration::from_secs(1)).await;
     assert_eq!(upload.data["tour"], tour.as_str());
     // Another headset that only said it started: seen, idle.
-    post_as(&server, "quest-live-2", json!({})).await;
+    server.post_as("quest-live-2", json!({})).await;
     let upload = live.wait_for("upload", Duration::from_secs(1)).await;
     assert_eq!(
         (upload.data["headset"].as_str(), &upload.data["tour"]),
@@ -230,9 +211,7 @@ async fn an_upload_reaches_an_open_stream_within_a_second_and_the_snapshot_shows
 
     // The summary ends the tour: `tour_ended`, and the headset is idle.
     let now = chrono::Utc::now().timestamp();
-    post_as(
-        &server,
-        "quest-live-1",
+    server.post_as("quest-live-1",
         json!({"session_start": (now - 200).to_string(), "session_end": now.to_string()}),
     )
     .await;
@@ -249,13 +228,11 @@ async fn an_upload_reaches_an_open_stream_within_a_second_and_the_snapshot_shows
     );
 
     // A startup packet abandons the open tour of that headset.
-    let next = post_as(
-        &server,
-        "quest-live-1",
+    let next = server.post_as("quest-live-1",
         json!({"View": "Home", "TotalDuration": "0:02"}),
     )
     .await;
-    post_as(&server, "quest-live-1", json!({})).await;
+    server.post_as("quest-live-1", json!({})).await;
     let ended = live.wait_for("tour_ended", Duration::from_secs(1)).await;
     assert_eq!(
         (&ended.data["tour"], ended.data["status"].as_str()),
@@ -287,9 +264,7 @@ async fn a_refused_upload_is_not_announced() {
         )
         .await;
     assert!(status >= 400, "{status}");
-    post_as(
-        &server,
-        "quest-real",
+    server.post_as("quest-real",
         json!({"View": "Home", "TotalDuration": "0:02"}),
     )
     .await;
@@ -306,9 +281,7 @@ async fn the_idle_sweep_announces_the_tours_it_times_out() {
     let server = TestServer::start_with(|o| o.session_idle_timeout_secs = Some(10)).await;
     let ana = server.signed_in("ana", "sales").await;
     let mut live = Live::open(&server, &ana).await;
-    let tour = post_as(
-        &server,
-        "quest-sleepy",
+    let tour = server.post_as("quest-sleepy",
         json!({"View": "Home", "TotalDuration": "0:02"}),
     )
     .await["session_id"]
@@ -331,9 +304,7 @@ async fn an_open_stream_does_not_hold_up_shutdown() {
     let ana = server.signed_in("ana", "sales").await;
     let mut first = Live::open(&server, &ana).await;
     let mut second = Live::open(&server, &ana).await;
-    post_as(
-        &server,
-        "quest-1",
+    server.post_as("quest-1",
         json!({"View": "Home", "TotalDuration": "0:02"}),
     )
     .await;

@@ -318,6 +318,14 @@ pub fn add_user(data_dir: &Path, name: &str, role: &str, password: &str) {
 }
 
 impl TestServer {
+    /// POSTs a headset body to the universal endpoint as the headset `device` (`X-Device-Key`);
+    /// panics unless it is answered 2xx, and returns the answer.
+    pub async fn post_as(&self, device: &str, body: Value) -> Value {
+        let (status, answer) = self.post_with(&self.client, UNIVERSAL, &body, &[("X-Device-Key", device)]).await;
+        assert!((200..300).contains(&status), "upload answered {status}: {answer}");
+        answer
+    }
+
     /// A client signed in (session cookie kept) as a new user of `role` ("admin" or "sales").
     pub async fn signed_in(&self, name: &str, role: &str) -> reqwest::Client {
         let password = format!("{name}-password-1");
